@@ -16,8 +16,8 @@ type Format string
 const (
 	CSV         Format = "csv"
 	Parquet     Format = "parquet"
-	ArrowFile   Format = "arrow"   // Arrow IPC file (random access, "ARROW1" magic)
-	ArrowStream Format = "arrows"  // Arrow IPC stream
+	ArrowFile   Format = "arrow"  // Arrow IPC file (random access, "ARROW1" magic)
+	ArrowStream Format = "arrows" // Arrow IPC stream
 )
 
 var (

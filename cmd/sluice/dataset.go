@@ -123,8 +123,8 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 func newMaskCmd() *cobra.Command {
 	var (
 		source, classes, profile, keyFile, out, output string
-		sample                                          float64
-		seed                                            uint64
+		sample                                         float64
+		seed                                           uint64
 	)
 	c := &cobra.Command{
 		Use:   "mask --source FILE --classes FILE [--profile FILE] [--sample F --seed N] [--key FILE] --out FILE",
@@ -171,18 +171,19 @@ pseudonyms match nothing else.`,
 			}
 			var key mask.Key
 			if keyFile != "" {
-				if key, err = mask.LoadKey(keyFile); err != nil {
-					return err
-				}
+				key, err = mask.LoadKey(keyFile)
 			} else {
-				if key, err = mask.NewKey(); err != nil {
-					return err
-				}
-				fmt.Fprintln(c.ErrOrStderr(), "sluice: no --key given: using a random key; pseudonyms will not match any other run")
+				key, err = mask.NewKey()
+			}
+			if err != nil {
+				return err
 			}
 			rep, err := mask.File(c.Context(), source, out, mask.Options{Profile: prof, Classes: cls, Key: key, Sample: sample, Seed: seed})
 			if err != nil {
 				return err
+			}
+			if keyFile == "" {
+				fmt.Fprintln(c.ErrOrStderr(), "sluice: warning: no --key given: a random key was used; these pseudonyms match no other run")
 			}
 			if output == "json" {
 				return writeJSON(c.OutOrStdout(), rep)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -77,7 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func exitCode(err error) int {
 	var ue usageError
 	switch {
-	case errors.As(err, &ue), errors.Is(err, dataset.ErrInvalidInput), errors.Is(err, dataset.ErrNotFound):
+	case errors.As(err, &ue), errors.Is(err, dataset.ErrInvalidInput), errors.Is(err, dataset.ErrNotFound),
+		strings.HasPrefix(err.Error(), "unknown command"): // cobra's own usage error
 		return exitUsage
 	}
 	return exitFailed

@@ -1,0 +1,75 @@
+# Sluice — see README.md. Every target installs what it needs (as root on
+# Debian 12) and says so; tools and caches live under $(CACHE), outside the repo.
+
+GO       ?= go
+CACHE    ?= /var/cache/sluice
+BIN      := bin/sluice
+DEMO_DIR ?= /tmp/sluice-demo
+DEMO_ROWS ?= 20000
+export PATH := $(CACHE)/bin:/usr/local/go/bin:$(PATH)
+
+.PHONY: all build test unit lint bench demo clean deps
+
+all: build
+
+deps:
+	@hack/deps.sh go
+
+build: deps
+	@echo "build: $(BIN)"
+	@$(GO) build -o $(BIN) ./cmd/sluice
+
+## test: everything CI runs — lint, then every Go test.
+test: lint unit
+
+unit: deps
+	@echo "test: go test ./..."
+	@$(GO) test -count=1 ./...
+
+lint:
+	@hack/deps.sh staticcheck
+	@echo "lint: gofmt"
+	@out=$$(gofmt -l .); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@echo "lint: go vet"
+	@$(GO) vet ./...
+	@echo "lint: staticcheck"
+	@staticcheck ./...
+
+## bench: Go benchmarks and the comparison scripts; prints the figures.
+bench: build
+	@hack/deps.sh bench
+	@echo "bench: go test -bench"
+	@$(GO) test -run='^$$' -bench=. -benchmem ./...
+	@bench/mask.sh $(BIN)
+
+## demo: the main flow on the embedded defaults.
+demo: build
+	@echo "demo: generating $(DEMO_ROWS) synthetic residents in $(DEMO_DIR)"
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@$(BIN) demo-data --rows $(DEMO_ROWS) --out $(DEMO_DIR) --seed 1
+	@echo
+	@echo "demo: what is in the raw data (sluice dataset inspect)"
+	@$(BIN) dataset inspect $(DEMO_DIR)/residents.csv
+	@echo
+	@echo "demo: suggested classification (sluice dataset classify)"
+	@$(BIN) dataset classify $(DEMO_DIR)/residents.csv --out $(DEMO_DIR)/residents.classes.yaml
+	@sed -n '3,$$p' $(DEMO_DIR)/residents.classes.yaml
+	@echo
+	@echo "demo: a per-scenario pseudonym key"
+	@head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $(DEMO_DIR)/scenario.key
+	@echo "demo: masking with the prod profile (sluice dataset mask)"
+	@$(BIN) dataset mask --source $(DEMO_DIR)/residents.csv --classes $(DEMO_DIR)/residents.classes.yaml \
+		--key $(DEMO_DIR)/scenario.key --out $(DEMO_DIR)/residents.masked.arrow
+	@echo
+	@echo "demo: masking with the dev profile (10% sample, noise, suppression)"
+	@$(BIN) dataset mask --source $(DEMO_DIR)/residents.csv --classes $(DEMO_DIR)/residents.classes.yaml \
+		--key $(DEMO_DIR)/scenario.key --profile dev --out $(DEMO_DIR)/residents.dev.parquet
+	@echo
+	@echo "demo: the masked prod dataset"
+	@$(BIN) dataset inspect $(DEMO_DIR)/residents.masked.arrow
+	@echo
+	@echo "demo: done; files are in $(DEMO_DIR)"
+
+clean:
+	rm -rf bin

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	corpusSource  = "../../../shared/egress-corpus/sources/residents.csv"
+	corpusClasses = "../../../shared/egress-corpus/sources/residents.classes.yaml"
+)
+
+func sluice(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestClassifyCorpus(t *testing.T) {
+	code, out, errs := sluice(t, "dataset", "classify", corpusSource)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"person_id: {class: identifier, pii: cn_resident_id",
+		"phone: {class: identifier, pii: cn_mobile",
+		"bank_card: {class: identifier, pii: bank_card",
+		"name: {class: identifier, pii: person_name",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("classification lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestInspectJSON(t *testing.T) {
+	code, out, errs := sluice(t, "dataset", "inspect", "-o", "json", corpusSource)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var doc struct {
+		Rows    int64 `json:"rows"`
+		Columns []struct {
+			Name string `json:"name"`
+			PII  []struct {
+				Kind string  `json:"kind"`
+				Rate float64 `json:"rate"`
+			} `json:"pii"`
+		} `json:"columns"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("inspect JSON: %v\n%s", err, out)
+	}
+	if doc.Rows != 6000 || len(doc.Columns) != 13 {
+		t.Errorf("rows %d, columns %d", doc.Rows, len(doc.Columns))
+	}
+	if c := doc.Columns[0]; c.Name != "person_id" || len(c.PII) == 0 || c.PII[0].Kind != "cn_resident_id" || c.PII[0].Rate != 1 {
+		t.Errorf("person_id profile: %+v", c)
+	}
+}
+
+func TestMaskCorpus(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "masked.arrow")
+	code, stdout, errs := sluice(t, "dataset", "mask", "--source", corpusSource, "--classes", corpusClasses, "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(stdout, "6000 rows in, 6000 rows out") {
+		t.Errorf("summary: %s", stdout)
+	}
+	if !strings.Contains(errs, "random key") {
+		t.Errorf("no warning about the missing key: %q", errs)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestExitCodesAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o600)
+		return p
+	}
+	ragged := write("ragged.csv", "a,b\n1,2\n3\n")
+	badClasses := write("bad.classes.yaml", "columns:\n  nosuch: {class: identifier}\n")
+	out := filepath.Join(dir, "out.arrow")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"unknown command", []string{"frobnicate"}, 2, []string{"unknown command"}},
+		{"unknown flag", []string{"dataset", "inspect", "--nope", ragged}, 2, []string{"--nope"}},
+		{"missing arg", []string{"dataset", "inspect"}, 2, []string{"one FILE"}},
+		{"bad -o", []string{"dataset", "inspect", "-o", "xml", corpusSource}, 2, []string{"xml"}},
+		{"missing file", []string{"dataset", "inspect", filepath.Join(dir, "nope.csv")}, 2, []string{"nope.csv", "no such file"}},
+		{"ragged", []string{"dataset", "inspect", ragged}, 2, []string{"ragged.csv", "line 3"}},
+		{"mask missing flags", []string{"dataset", "mask", "--source", corpusSource}, 2, []string{"--classes"}},
+		{"mask bad out ext", []string{"dataset", "mask", "--source", corpusSource, "--classes", corpusClasses, "--out", filepath.Join(dir, "x.xlsx")}, 2, []string{"--out"}},
+		{"mask missing column", []string{"dataset", "mask", "--source", corpusSource, "--classes", badClasses, "--out", out}, 2, []string{"bad.classes.yaml", `"nosuch"`}},
+		{"mask ragged", []string{"dataset", "mask", "--source", ragged, "--classes", badClasses, "--out", out}, 2, []string{"ragged.csv"}},
+		{"mask bad sample", []string{"dataset", "mask", "--source", corpusSource, "--classes", corpusClasses, "--sample", "1.5", "--out", out}, 2, []string{"--sample"}},
+		{"demo-data rows", []string{"demo-data", "--rows", "0", "--out", dir}, 2, []string{"--rows"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := sluice(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errs)
+			}
+			if n := strings.Count(strings.TrimSpace(errs), "\n"); n > 0 {
+				t.Errorf("error is %d lines, want one: %q", n+1, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr %q lacks %q", errs, w)
+				}
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("partial output %s left behind", out)
+			}
+		})
+	}
+}
+
+func TestDemoDataDeterministic(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	for _, d := range []string{a, b} {
+		if code, _, errs := sluice(t, "demo-data", "--rows", "200", "--out", d, "--seed", "42"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+	}
+	for _, f := range []string{"residents.csv", "enterprises.csv"} {
+		x, _ := os.ReadFile(filepath.Join(a, f))
+		y, _ := os.ReadFile(filepath.Join(b, f))
+		if len(x) == 0 || !bytes.Equal(x, y) {
+			t.Errorf("%s differs between runs with the same seed", f)
+		}
+	}
+	// The generated identifiers are found by classification.
+	code, out, _ := sluice(t, "dataset", "classify", filepath.Join(a, "enterprises.csv"))
+	if code != 0 || !strings.Contains(out, "credit_code: {class: identifier, pii: cn_credit_code") || !strings.Contains(out, "legal_rep_id: {class: identifier, pii: cn_resident_id") {
+		t.Errorf("enterprise classification:\n%s", out)
+	}
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs what the Makefile targets need on a fresh Debian 12 machine, saying
+# what it does. Usage: hack/deps.sh go|staticcheck|bench ...
+# Tools and caches live outside the repository, under /var/cache/sluice.
+set -euo pipefail
+
+CACHE=${SLUICE_CACHE:-/var/cache/sluice}
+GOBIN_DIR="$CACHE/bin"
+say() { echo "deps: $*" >&2; }
+
+apt_install() {
+	local missing=()
+	for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		say "need Debian packages ${missing[*]}: run as root or install them"; exit 1
+	fi
+	say "installing Debian packages: ${missing[*]}"
+	if [ ! -f "$CACHE/.apt-updated" ] || [ -n "$(find "$CACHE/.apt-updated" -mmin +1440 2>/dev/null)" ]; then
+		mkdir -p "$CACHE"
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+		touch "$CACHE/.apt-updated"
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+need_go() {
+	if ! command -v go >/dev/null 2>&1; then
+		if [ -x /usr/local/go/bin/go ]; then
+			say "go is at /usr/local/go/bin; add it to PATH"; exit 1
+		fi
+		say "Go 1.26 or newer is required (https://go.dev/dl); Debian 12's golang package is too old"; exit 1
+	fi
+	local v
+	v=$(go env GOVERSION | sed 's/^go//')
+	case "$v" in
+	1.2[6-9]* | 1.[3-9][0-9]* | [2-9].*) ;;
+	*) say "Go $v found; go.mod needs 1.26 (GOTOOLCHAIN=auto can fetch it through the module proxy)" ;;
+	esac
+}
+
+need_staticcheck() {
+	if [ ! -x "$GOBIN_DIR/staticcheck" ]; then
+		say "installing staticcheck into $GOBIN_DIR (go install)"
+		mkdir -p "$GOBIN_DIR"
+		GOBIN="$GOBIN_DIR" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2 >&2
+	fi
+}
+
+need_bench() {
+	apt_install python3 python3-pandas time
+}
+
+for what in "$@"; do
+	case "$what" in
+	go) need_go ;;
+	staticcheck) need_go; need_staticcheck ;;
+	bench) need_bench ;;
+	*) say "unknown dependency '$what'"; exit 2 ;;
+	esac
+done
