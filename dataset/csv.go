@@ -2,39 +2,57 @@ package dataset
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 )
 
-// DefaultSampleRows is how many leading rows CSV type inference examines.
+// DefaultSampleRows is how many leading CSV rows type inference examines.
 const DefaultSampleRows = 10000
 
-// csvReader reads a CSV file with a header row into typed Arrow batches.
-// Column types are inferred from the leading rows; a later value that does
-// not fit ends the read with a *TypeConflictError (Stream widens and
-// restarts).
+// The CSV reader infers column types from the leading rows, then decodes the
+// file in parallel: one goroutine cuts it into chunks at record boundaries,
+// a decoder per core turns chunks into Arrow batches, and Next hands them
+// out in file order. A value that does not fit its inferred type ends the
+// read with a *TypeConflictError (Stream widens the column and restarts).
 type csvReader struct {
 	path   string
-	f      *os.File
-	cr     *csv.Reader
-	schema *arrow.Schema
 	names  []string
-	bld    *array.RecordBuilder
-	batch  int
-	sample [][]string // leading rows kept for inference, drained first
-	lines  []int64    // their line numbers
-	rec    arrow.Record
-	err    error
-	done   bool
+	schema *arrow.Schema
+	cancel context.CancelFunc
+	out    chan csvChunk // decoded chunks, in any order
+	wg     sync.WaitGroup
+
+	pending map[int]csvChunk
+	next    int
+	rec     arrow.Record
+	err     error
+	done    bool
+}
+
+// csvChunk is a run of whole records: raw bytes on the way in, a record batch
+// (or an error) on the way out.
+type csvChunk struct {
+	seq  int
+	line int64 // line number of the chunk's first byte
+	data []byte
+	rec  arrow.Record
+	err  error
+	last bool
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -44,29 +62,138 @@ func openCSV(path string, opts Options) (Reader, error) {
 	if err != nil {
 		return nil, openErr(path, err)
 	}
+	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<20)
-	if b, _ := br.Peek(3); len(b) == 3 && string(b) == string(utf8BOM) {
+	bom := 0
+	if b, _ := br.Peek(3); bytes.Equal(b, utf8BOM) {
 		br.Discard(3)
+		bom = 3
 	}
 	cr := csv.NewReader(br)
-	cr.ReuseRecord = false
 	cr.FieldsPerRecord = -1 // checked here, with a clearer message
-	r := &csvReader{path: path, f: f, cr: cr, batch: opts.BatchRows}
-	if err := r.init(opts); err != nil {
-		f.Close()
+	r := &csvReader{path: path}
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, inputErr(path, 1, "", 0, "file is empty: a header row is required")
+	}
+	if err != nil {
+		return nil, csvParseErr(path, 0, err)
+	}
+	if err := r.setHeader(header); err != nil {
 		return nil, err
 	}
+	dataStart := int64(bom) + cr.InputOffset()
+	dec := &csvDecoder{alloc: opts.Alloc, path: path, names: r.names}
+
+	// Infer types from the leading rows.
+	guesses := make([]typeGuess, len(r.names))
+	for i := range guesses {
+		guesses[i] = newTypeGuess()
+	}
+	sampled := 0
+	for n := 0; n < opts.SampleRows; n++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err := dec.check(rec, int64(line), 1, err); err != nil {
+			return nil, err
+		}
+		for i, v := range rec {
+			guesses[i].observe(v)
+		}
+		sampled++
+	}
+	if sampled > 0 {
+		dec.rowBytes = int(cr.InputOffset()+int64(bom)-dataStart) / sampled
+		dec.fieldBytes = make([]float64, len(guesses))
+		for i, g := range guesses {
+			dec.fieldBytes[i] = float64(g.bytes) / float64(sampled)
+		}
+	}
+	fields := make([]arrow.Field, len(r.names))
+	for i, h := range r.names {
+		t := guesses[i].result()
+		if opts.StringColumns[h] {
+			t = arrow.BinaryTypes.String
+		}
+		fields[i] = arrow.Field{Name: h, Type: t, Nullable: true}
+	}
+	r.schema = arrow.NewSchema(fields, nil)
+	dec.schema = r.schema
+
+	// Lines before the data: the header may span several.
+	headerLines := int64(bytes.Count(peekPrefix(path, dataStart), []byte{'\n'}))
+	df, err := os.Open(path)
+	if err != nil {
+		return nil, openErr(path, err)
+	}
+	if _, err := df.Seek(dataStart, io.SeekStart); err != nil {
+		df.Close()
+		return nil, openErr(path, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.pending = map[int]csvChunk{}
+	workers := runtime.GOMAXPROCS(0)
+	in := make(chan csvChunk, workers)
+	r.out = make(chan csvChunk, workers)
+	r.wg.Add(1 + workers)
+	go func() {
+		defer r.wg.Done()
+		defer df.Close()
+		defer close(in)
+		splitCSV(ctx, df, 1+headerLines, chunkBytes(opts, cr.InputOffset()-dataStart+int64(bom), opts.SampleRows), in, path)
+	}()
+	for i := 0; i < workers; i++ {
+		go func() {
+			defer r.wg.Done()
+			d := *dec
+			d.bld = array.NewRecordBuilder(opts.Alloc, r.schema)
+			defer func() { d.bld.Release() }()
+			for c := range in {
+				if c.err == nil && len(c.data) > 0 {
+					c.rec, c.err = d.decode(c.data, c.line)
+				}
+				c.data = nil
+				select {
+				case r.out <- c:
+				case <-ctx.Done():
+					if c.rec != nil {
+						c.rec.Release()
+					}
+				}
+			}
+		}()
+	}
+	go func() { r.wg.Wait(); close(r.out) }()
 	return r, nil
 }
 
-func (r *csvReader) init(opts Options) error {
-	header, err := r.cr.Read()
-	if errors.Is(err, io.EOF) {
-		return inputErr(r.path, 1, "", 0, "file is empty: a header row is required")
-	}
+// peekPrefix returns the first n bytes of a file (the header).
+func peekPrefix(path string, n int64) []byte {
+	f, err := os.Open(path)
 	if err != nil {
-		return r.parseErr(err)
+		return nil
 	}
+	defer f.Close()
+	b := make([]byte, n)
+	k, _ := io.ReadFull(f, b)
+	return b[:k]
+}
+
+// chunkBytes sizes chunks to hold about BatchRows records, from the average
+// record length of the sample.
+func chunkBytes(opts Options, sampleBytes int64, sampleRows int) int {
+	size := 4 << 20
+	if sampleBytes > 0 && sampleRows > 0 {
+		size = int(sampleBytes / int64(sampleRows) * int64(opts.BatchRows))
+	}
+	return min(max(size, 64<<10), 16<<20)
+}
+
+func (r *csvReader) setHeader(header []string) error {
 	seen := map[string]int{}
 	for i, h := range header {
 		if !utf8.ValidString(h) {
@@ -83,65 +210,70 @@ func (r *csvReader) init(opts Options) error {
 		header[i] = h
 	}
 	r.names = header
-	guesses := make([]typeGuess, len(header))
-	for i := range guesses {
-		guesses[i] = newTypeGuess()
-	}
-	for len(r.sample) < opts.SampleRows {
-		rec, line, err := r.readRow()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		for i, v := range rec {
-			guesses[i].observe(v)
-		}
-		r.sample = append(r.sample, rec)
-		r.lines = append(r.lines, line)
-	}
-	fields := make([]arrow.Field, len(header))
-	for i, h := range header {
-		t := guesses[i].result()
-		if opts.StringColumns[h] {
-			t = arrow.BinaryTypes.String
-		}
-		fields[i] = arrow.Field{Name: h, Type: t, Nullable: true}
-	}
-	r.schema = arrow.NewSchema(fields, nil)
-	r.bld = array.NewRecordBuilder(opts.Alloc, r.schema)
 	return nil
 }
 
-// readRow reads one record and validates its shape and encoding.
-func (r *csvReader) readRow() ([]string, int64, error) {
-	rec, err := r.cr.Read()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, 0, io.EOF
-		}
-		return nil, 0, r.parseErr(err)
-	}
-	line, _ := r.cr.FieldPos(0)
-	if len(rec) != len(r.names) {
-		return nil, 0, inputErr(r.path, int64(line), "", r.cr.InputOffset(),
-			"row has %d fields, the header has %d", len(rec), len(r.names))
-	}
-	for i, v := range rec {
-		if !utf8.ValidString(v) {
-			return nil, 0, inputErr(r.path, int64(line), r.names[i], -1, "value is not valid UTF-8 text")
+// splitCSV cuts the data into chunks of whole records (never inside a quoted
+// field) and sends them in order. A read error is sent as a chunk error.
+func splitCSV(ctx context.Context, f io.Reader, line int64, size int, in chan<- csvChunk, path string) {
+	var carry []byte
+	seq := 0
+	send := func(c csvChunk) bool {
+		select {
+		case in <- c:
+			seq++
+			return true
+		case <-ctx.Done():
+			return false
 		}
 	}
-	return rec, int64(line), nil
+	for {
+		buf := make([]byte, len(carry), len(carry)+size)
+		copy(buf, carry)
+		n, err := io.ReadFull(f, buf[len(carry):cap(buf)])
+		buf = buf[:len(carry)+n]
+		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if err != nil && !eof {
+			send(csvChunk{seq: seq, line: line, err: inputErr(path, line, "", -1, "cannot read: %v", err)})
+			return
+		}
+		cut := len(buf)
+		if !eof {
+			cut = lastRecordEnd(buf)
+		}
+		if cut > 0 {
+			chunk := buf[:cut]
+			if !send(csvChunk{seq: seq, line: line, data: chunk}) {
+				return
+			}
+			line += int64(bytes.Count(chunk, []byte{'\n'}))
+		}
+		carry = buf[cut:]
+		if eof {
+			return
+		}
+	}
 }
 
-func (r *csvReader) parseErr(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return inputErr(r.path, int64(pe.Line), "", -1, "malformed CSV at character %d of the line: %v", pe.Column, pe.Err)
+// lastRecordEnd returns the index just past the last newline that ends a
+// record (is outside quotes), or 0 if there is none. Chunks start at record
+// boundaries, so the quote state at index 0 is "outside".
+func lastRecordEnd(b []byte) int {
+	if bytes.IndexByte(b, '"') < 0 {
+		return bytes.LastIndexByte(b, '\n') + 1
 	}
-	return inputErr(r.path, 0, "", r.cr.InputOffset(), "cannot read: %v", err)
+	end, quoted := 0, false
+	for i, c := range b {
+		switch c {
+		case '"':
+			quoted = !quoted
+		case '\n':
+			if !quoted {
+				end = i + 1
+			}
+		}
+	}
+	return end
 }
 
 func (r *csvReader) Schema() *arrow.Schema { return r.schema }
@@ -153,44 +285,182 @@ func (r *csvReader) Next() bool {
 		r.rec.Release()
 		r.rec = nil
 	}
-	if r.err != nil || r.done {
-		return false
-	}
-	n := 0
-	for n < r.batch {
-		var rec []string
-		var line int64
-		if len(r.sample) > 0 {
-			rec, line = r.sample[0], r.lines[0]
-			r.sample, r.lines = r.sample[1:], r.lines[1:]
-		} else {
-			var err error
-			rec, line, err = r.readRow()
-			if errors.Is(err, io.EOF) {
+	for r.err == nil && !r.done {
+		c, ok := r.pending[r.next]
+		if !ok {
+			got, open := <-r.out
+			if !open {
 				r.done = true
-				break
-			}
-			if err != nil {
-				r.err = err
 				return false
 			}
+			r.pending[got.seq] = got
+			continue
 		}
-		if err := r.append(rec, line); err != nil {
-			r.err = err
+		delete(r.pending, r.next)
+		r.next++
+		if c.err != nil {
+			r.err = c.err
 			return false
 		}
-		n++
+		if c.rec != nil && c.rec.NumRows() > 0 {
+			r.rec = c.rec
+			return true
+		}
+		if c.rec != nil {
+			c.rec.Release()
+		}
 	}
-	if n == 0 {
-		return false
-	}
-	r.rec = r.bld.NewRecord()
-	return true
+	return false
 }
 
-func (r *csvReader) append(rec []string, line int64) error {
+func (r *csvReader) Close() error {
+	r.cancel()
+	if r.rec != nil {
+		r.rec.Release()
+		r.rec = nil
+	}
+	for c := range r.out { // drain so every goroutine ends
+		if c.rec != nil {
+			c.rec.Release()
+		}
+	}
+	for _, c := range r.pending {
+		if c.rec != nil {
+			c.rec.Release()
+		}
+	}
+	r.pending = nil
+	return nil
+}
+
+// csvDecoder turns a chunk of CSV records into a record batch.
+type csvDecoder struct {
+	alloc      memory.Allocator
+	path       string
+	names      []string
+	schema     *arrow.Schema
+	bld        *array.RecordBuilder
+	rowBytes   int       // average record length in the sample, to size builders
+	fieldBytes []float64 // average value length per column in the sample
+	validUTF8  bool      // the chunk being decoded is valid UTF-8
+}
+
+func (d *csvDecoder) decode(data []byte, line int64) (arrow.Record, error) {
+	// One check of the whole chunk; fields are checked only if it fails, to
+	// name the line and column.
+	d.validUTF8 = utf8.Valid(data)
+	defer func() { d.validUTF8 = false }()
+	if d.rowBytes > 0 {
+		rows := len(data)/d.rowBytes + 1
+		for i := 0; i < d.bld.Schema().NumFields(); i++ {
+			b := d.bld.Field(i)
+			b.Reserve(rows + rows/8)
+			if sb, ok := b.(*array.StringBuilder); ok {
+				sb.ReserveData(int(float64(rows) * d.fieldBytes[i] * 1.15))
+			}
+		}
+	}
+	if bytes.IndexByte(data, '"') < 0 {
+		return d.decodeUnquoted(data, line)
+	}
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		l, _ := cr.FieldPos(0)
+		err = d.check(rec, int64(l), line, err)
+		if err == nil {
+			err = d.append(rec, line+int64(l)-1)
+		}
+		if err != nil {
+			// A row may be half appended: start over with fresh builders.
+			d.bld.Release()
+			d.bld = array.NewRecordBuilder(d.alloc, d.schema)
+			return nil, err
+		}
+	}
+	return d.bld.NewRecord(), nil
+}
+
+// decodeUnquoted is the fast path for chunks without a quote character, the
+// common case: records are lines and fields are split at commas, with the
+// same rules as encoding/csv (CRLF accepted, empty lines skipped). Fields are
+// views of data, valid only until the builders have copied them.
+func (d *csvDecoder) decodeUnquoted(data []byte, line int64) (arrow.Record, error) {
+	rec := make([]string, 0, len(d.names))
+	for l := int64(0); len(data) > 0; l++ {
+		end := bytes.IndexByte(data, '\n')
+		var row []byte
+		if end < 0 {
+			row, data = data, nil
+		} else {
+			row, data = data[:end], data[end+1:]
+		}
+		if n := len(row); n > 0 && row[n-1] == '\r' {
+			row = row[:n-1]
+		}
+		if len(row) == 0 {
+			continue
+		}
+		rec = rec[:0]
+		for {
+			i := bytes.IndexByte(row, ',')
+			if i < 0 {
+				rec = append(rec, unsafe.String(unsafe.SliceData(row), len(row)))
+				break
+			}
+			rec = append(rec, unsafe.String(unsafe.SliceData(row), i))
+			row = row[i+1:]
+		}
+		err := d.check(rec, l+1, line, nil)
+		if err == nil {
+			err = d.append(rec, line+l)
+		}
+		if err != nil {
+			d.bld.Release()
+			d.bld = array.NewRecordBuilder(d.alloc, d.schema)
+			return nil, err
+		}
+	}
+	return d.bld.NewRecord(), nil
+}
+
+// check validates one record's parse result, field count and encoding. l is
+// the line within the chunk (1-based), base the chunk's first line.
+func (d *csvDecoder) check(rec []string, l, base int64, err error) error {
+	if err != nil {
+		return csvParseErr(d.path, base-1, err)
+	}
+	line := base + l - 1
+	if len(rec) != len(d.names) {
+		return inputErr(d.path, line, "", -1, "row has %d fields, the header has %d", len(rec), len(d.names))
+	}
+	if d.validUTF8 {
+		return nil
+	}
 	for i, v := range rec {
-		b := r.bld.Field(i)
+		if !utf8.ValidString(v) {
+			return inputErr(d.path, line, d.names[i], -1, "value is not valid UTF-8 text")
+		}
+	}
+	return nil
+}
+
+func csvParseErr(path string, lineOffset int64, err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return inputErr(path, lineOffset+int64(pe.Line), "", -1, "malformed CSV at character %d of the line: %v", pe.Column, pe.Err)
+	}
+	return inputErr(path, 0, "", -1, "cannot read: %v", err)
+}
+
+func (d *csvDecoder) append(rec []string, line int64) error {
+	for i, v := range rec {
+		b := d.bld.Field(i)
 		if v == "" {
 			b.AppendNull()
 			continue
@@ -219,21 +489,10 @@ func (r *csvReader) append(rec []string, line int64) error {
 			return fmt.Errorf("dataset: internal: unexpected builder %T", b)
 		}
 		if !ok {
-			return &TypeConflictError{File: r.path, Line: line, Column: r.names[i], Type: r.schema.Field(i).Type.String()}
+			return &TypeConflictError{File: d.path, Line: line, Column: d.names[i], Type: d.schema.Field(i).Type.String()}
 		}
 	}
 	return nil
-}
-
-func (r *csvReader) Close() error {
-	if r.rec != nil {
-		r.rec.Release()
-		r.rec = nil
-	}
-	if r.bld != nil {
-		r.bld.Release()
-	}
-	return r.f.Close()
 }
 
 // ---- type inference ----
@@ -246,6 +505,7 @@ type typeGuess struct {
 	width                          int  // common length of the values; -1 when they differ
 	leadingZero                    bool // some value is a digit string with a leading zero
 	maxLen                         int
+	bytes                          int64 // total length, to size builders
 }
 
 func newTypeGuess() typeGuess {
@@ -253,6 +513,7 @@ func newTypeGuess() typeGuess {
 }
 
 func (g *typeGuess) observe(v string) {
+	g.bytes += int64(len(v))
 	if v == "" {
 		return
 	}

@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -64,7 +67,18 @@ type columnStats struct {
 	pii     map[pii.Kind]int64
 	regions int64
 	orgs    int64
+	// seen caches what detection found for repeated values (categories);
+	// it stops growing at maxSeen entries.
+	seen map[string]valueFacts
 }
+
+// valueFacts is what detection found in one value.
+type valueFacts struct {
+	kind        pii.Kind
+	region, org bool
+}
+
+const maxSeen = 4096
 
 // Inspect reads the whole dataset once, in batches, and profiles every
 // column: nulls, approximate distinct values, and identifier kinds detected
@@ -75,19 +89,28 @@ func Inspect(ctx context.Context, path string, opts Options) (*Profile, error) {
 		schema := r.Schema()
 		stats := make([]columnStats, schema.NumFields())
 		for i := range stats {
-			stats[i] = columnStats{hll: hyperloglog.New14(), pii: map[pii.Kind]int64{}}
+			stats[i] = columnStats{hll: hyperloglog.New14(), pii: map[pii.Kind]int64{}, seen: map[string]valueFacts{}}
 		}
 		seed := maphash.MakeSeed()
 		var rows int64
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 		for r.Next() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			rec := r.Record()
 			rows += rec.NumRows()
+			// Columns are independent: profile them in parallel.
+			var wg sync.WaitGroup
 			for i, col := range rec.Columns() {
-				stats[i].observe(seed, col)
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					stats[i].observe(seed, col)
+				}()
 			}
+			wg.Wait()
 		}
 		if err := r.Err(); err != nil {
 			return err
@@ -165,13 +188,20 @@ func (s *columnStats) observe(seed maphash.Seed, col arrow.Array) {
 }
 
 func (s *columnStats) detect(v string) {
-	if k := pii.Detect(v); k != "" {
-		s.pii[k]++
+	f, ok := s.seen[v]
+	if !ok {
+		f = valueFacts{kind: pii.Detect(v), region: pii.IsRegionCode(v), org: pii.IsOrgName(v)}
+		if len(s.seen) < maxSeen {
+			s.seen[strings.Clone(v)] = f // v points into a batch buffer
+		}
 	}
-	if pii.IsRegionCode(v) {
+	if f.kind != "" {
+		s.pii[f.kind]++
+	}
+	if f.region {
 		s.regions++
 	}
-	if pii.IsOrgName(v) {
+	if f.org {
 		s.orgs++
 	}
 }

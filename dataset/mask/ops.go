@@ -270,12 +270,14 @@ func (c *column) pseudonymizer(mem memory.Allocator) applyFunc {
 	out := make([]byte, len(prefix)+2*pseudonymBytes)
 	copy(out, prefix)
 	var sum [sha256.Size]byte
+	var msg []byte
 	return func(in arrow.Array) (arrow.Array, error) {
 		b.Reserve(in.Len())
 		b.ReserveData(in.Len() * len(out))
 		forEachValue(in, b.AppendNull, func(_ int, s string) {
 			mac.Reset()
-			mac.Write([]byte(pii.Normalize(s)))
+			msg = append(msg[:0], pii.Normalize(s)...)
+			mac.Write(msg)
 			h := mac.Sum(sum[:0])
 			hex.Encode(out[len(prefix):], h[:pseudonymBytes])
 			b.BinaryBuilder.Append(out)
