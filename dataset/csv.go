@@ -52,7 +52,6 @@ type csvChunk struct {
 	data []byte
 	rec  arrow.Record
 	err  error
-	last bool
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
