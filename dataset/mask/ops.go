@@ -187,7 +187,6 @@ func (c *column) newWorker(mem memory.Allocator) applyFunc {
 		k := int64(c.k())
 		return c.mapStrings(mem, func(s string) string {
 			if c.counts[s] < k {
-				c.changed.Add(1)
 				return other
 			}
 			return s
@@ -205,12 +204,7 @@ func (c *column) newWorker(mem memory.Allocator) applyFunc {
 		if c.rule.Bottom != nil {
 			bottom = *c.rule.Bottom
 		}
-		return c.mapNumbers(mem, func(x float64) float64 {
-			if x > top || x < bottom {
-				c.changed.Add(1)
-			}
-			return math.Min(math.Max(x, bottom), top)
-		})
+		return c.mapNumbers(mem, func(x float64) float64 { return math.Min(math.Max(x, bottom), top) })
 	case Noise:
 		lap := noise.Laplace()
 		eps, sens := c.rule.Epsilon, c.sensitivity
@@ -250,12 +244,21 @@ func (c *column) partial(s string) string {
 	return b.String()
 }
 
-// mapStrings applies f to the text form of every non-null value.
+// mapStrings applies f to the text form of every non-null value, counting
+// the values it changes.
 func (c *column) mapStrings(mem memory.Allocator, f func(string) string) applyFunc {
 	b := array.NewStringBuilder(mem)
 	return func(in arrow.Array) (arrow.Array, error) {
 		b.Reserve(in.Len())
-		forEachValue(in, b.AppendNull, func(_ int, s string) { b.Append(f(s)) })
+		changed := int64(0)
+		forEachValue(in, b.AppendNull, func(_ int, s string) {
+			o := f(s)
+			if o != s {
+				changed++
+			}
+			b.Append(o)
+		})
+		c.changed.Add(changed)
 		return b.NewArray(), nil
 	}
 }
@@ -362,6 +365,40 @@ func (c *column) generalizeMode(mem memory.Allocator) applyFunc {
 // mapNumbers applies f to every non-null number, keeping the column's type
 // (integers are rounded back).
 func (c *column) mapNumbers(mem memory.Allocator, f func(float64) float64) applyFunc {
+	apply := c.mapNumbersOf(mem, f)
+	return func(in arrow.Array) (arrow.Array, error) {
+		out, err := apply(in)
+		if err == nil {
+			c.changed.Add(int64(countChanged(in, out)))
+		}
+		return out, err
+	}
+}
+
+// countChanged counts the non-null positions whose value differs.
+func countChanged(in, out arrow.Array) int {
+	n := 0
+	for i := 0; i < in.Len(); i++ {
+		if in.IsNull(i) {
+			continue
+		}
+		var same bool
+		switch a := in.(type) {
+		case *array.Int64:
+			same = a.Value(i) == out.(*array.Int64).Value(i)
+		case *array.Float64:
+			same = a.Value(i) == out.(*array.Float64).Value(i)
+		default:
+			same = in.ValueStr(i) == out.ValueStr(i)
+		}
+		if !same {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *column) mapNumbersOf(mem memory.Allocator, f func(float64) float64) applyFunc {
 	switch c.in.ID() {
 	case arrow.INT64:
 		b := array.NewInt64Builder(mem)
