@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/leakcheck"
 )
 
 const (
@@ -150,5 +155,81 @@ func TestDemoDataDeterministic(t *testing.T) {
 	code, out, _ := sluice(t, "dataset", "classify", filepath.Join(a, "enterprises.csv"))
 	if code != 0 || !strings.Contains(out, "credit_code: {class: identifier, pii: cn_credit_code") || !strings.Contains(out, "legal_rep_id: {class: identifier, pii: cn_resident_id") {
 		t.Errorf("enterprise classification:\n%s", out)
+	}
+}
+
+// TestNoRawValueInOutput runs every dataset command on the corpus source and
+// searches everything printed for the raw values of its identifier columns.
+func TestNoRawValueInOutput(t *testing.T) {
+	data, err := os.ReadFile(corpusSource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []string
+	for _, r := range rows[1:] {
+		raw = append(raw, r[0], r[1], r[2], r[3]) // person_id, name, phone, bank_card
+	}
+	finder := leakcheck.New(raw)
+	dir := t.TempDir()
+	runs := [][]string{
+		{"dataset", "inspect", corpusSource},
+		{"dataset", "inspect", "-o", "json", corpusSource},
+		{"dataset", "classify", corpusSource},
+		{"dataset", "mask", "--source", corpusSource, "--classes", corpusClasses, "--out", filepath.Join(dir, "m.csv")},
+		{"dataset", "mask", "--source", corpusSource, "--classes", corpusClasses, "--profile", "dev", "-o", "json", "--out", filepath.Join(dir, "d.csv")},
+	}
+	for _, args := range runs {
+		code, stdout, stderr := sluice(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		if n := finder.Count([]byte(stdout + stderr)); n > 0 {
+			t.Errorf("%v printed %d raw identifier values", args, n)
+		}
+	}
+	for _, f := range []string{"m.csv", "d.csv"} {
+		out, _ := os.ReadFile(filepath.Join(dir, f))
+		if n := finder.Count(out); n > 0 {
+			t.Errorf("%s holds %d raw identifier values", f, n)
+		}
+	}
+}
+
+// TestPackagesDocumented checks that every package says what it is for.
+func TestPackagesDocumented(t *testing.T) {
+	root := "../.."
+	documented := map[string]bool{} // directory -> has a package comment
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ParseComments|parser.PackageClauseOnly)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Dir(path)
+		documented[dir] = documented[dir] || (f.Doc != nil && strings.TrimSpace(f.Doc.Text()) != "")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(documented) < 5 {
+		t.Fatalf("found only %d packages under %s", len(documented), root)
+	}
+	for dir, ok := range documented {
+		if !ok {
+			t.Errorf("package in %s has no doc comment", dir)
+		}
 	}
 }
