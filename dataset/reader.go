@@ -15,7 +15,7 @@ import (
 )
 
 // DefaultBatchRows is the number of rows per record batch when reading.
-const DefaultBatchRows = 64 * 1024
+const DefaultBatchRows = 32 * 1024
 
 // Reader streams a dataset as Arrow record batches. A Record is valid until
 // the next call to Next; Retain it to keep it longer.
