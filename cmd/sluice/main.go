@@ -17,9 +17,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/containerd/containerd/namespaces"
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/dataset"
+	"github.com/sluicehq/sluice/images"
+	"github.com/sluicehq/sluice/sandbox"
 )
 
 // Exit codes.
@@ -79,6 +82,7 @@ func exitCode(err error) int {
 	var ue usageError
 	switch {
 	case errors.As(err, &ue), errors.Is(err, dataset.ErrInvalidInput), errors.Is(err, dataset.ErrNotFound),
+		errors.Is(err, sandbox.ErrInvalidArgument), errors.Is(err, sandbox.ErrLimit), errors.Is(err, images.ErrInvalidDefinition),
 		strings.HasPrefix(err.Error(), "unknown command"): // cobra's own usage error
 		return exitUsage
 	}
@@ -100,7 +104,7 @@ Exit codes: 0 success; 1 the operation ran and said no; 2 usage or input error;
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newDatasetCmd(), newDemoDataCmd())
+	root.AddCommand(newDatasetCmd(), newDemoDataCmd(), newSandboxCmd(), newImageCmd())
 	return root
 }
 
@@ -133,3 +137,10 @@ func outputFormat(v string, allowed ...string) error {
 	}
 	return usagef("-o %q: use one of %v", v, allowed)
 }
+
+// namespaced returns the command's context in a containerd namespace.
+func namespaced(c *cobra.Command, ns string) context.Context {
+	return namespaces.WithNamespace(c.Context(), ns)
+}
+
+func isDefinitionErr(err error) bool { return errors.Is(err, images.ErrInvalidDefinition) }

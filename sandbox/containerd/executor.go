@@ -1,0 +1,584 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
+	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/contrib/seccomp"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/runtime/v2/runc/options"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sluicehq/sluice/sandbox"
+)
+
+// Defaults.
+const (
+	DefaultAddress   = "/run/containerd/containerd.sock"
+	DefaultNamespace = "sluice"
+	// Labels on every job container.
+	labelJob      = "sluice.job"
+	labelDeadline = "sluice.deadline"
+	labelRuntime  = "sluice.runtime"
+	runcShim      = "io.containerd.runc.v2"
+)
+
+// Executor runs jobs as containerd containers.
+type Executor struct {
+	client      *containerd.Client
+	ns          string
+	snapshotter string
+	runsc       string // runsc binary; empty when gVisor is unavailable
+	wrapperDir  string
+
+	mu    sync.Mutex
+	tasks map[string]*running // tasks this process started or reattached
+}
+
+type running struct {
+	task   containerd.Task
+	io     cio.IO
+	stdout *cappedFile
+	stderr *cappedFile
+	usage  sandbox.Usage
+}
+
+var _ sandbox.Executor = (*Executor)(nil)
+
+// Option configures an Executor.
+type Option func(*Executor)
+
+// WithNamespace sets the containerd namespace (default "sluice").
+func WithNamespace(ns string) Option { return func(e *Executor) { e.ns = ns } }
+
+// WithSnapshotter sets the snapshotter (default "overlayfs").
+func WithSnapshotter(s string) Option { return func(e *Executor) { e.snapshotter = s } }
+
+// WithRunsc enables the gVisor runtime with this runsc binary; wrapperDir
+// receives the small wrapper script the runc shim runs instead of runc.
+func WithRunsc(runsc, wrapperDir string) Option {
+	return func(e *Executor) { e.runsc, e.wrapperDir = runsc, wrapperDir }
+}
+
+// New connects to containerd at address.
+func New(ctx context.Context, address string, opts ...Option) (*Executor, error) {
+	e := &Executor{ns: DefaultNamespace, snapshotter: "overlayfs", tasks: map[string]*running{}}
+	for _, o := range opts {
+		o(e)
+	}
+	if address == "" {
+		address = DefaultAddress
+	}
+	if _, err := os.Stat(address); err != nil {
+		return nil, fmt.Errorf("containerd socket %s: %w (is containerd running? `make test` installs and starts it)", address, sandbox.ErrUnavailable)
+	}
+	c, err := containerd.New(address, containerd.WithDefaultNamespace(e.ns), containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("containerd at %s: %v: %w", address, err, sandbox.ErrUnavailable)
+	}
+	if _, err := c.Version(e.ctx(ctx)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("containerd at %s: %v: %w", address, err, sandbox.ErrUnavailable)
+	}
+	e.client = c
+	return e, nil
+}
+
+// Close releases the connection; running jobs are not affected.
+func (e *Executor) Close() error { return e.client.Close() }
+
+// Client is the underlying containerd client (for image import and tests).
+func (e *Executor) Client() *containerd.Client { return e.client }
+
+// Namespace is the containerd namespace the executor works in.
+func (e *Executor) Namespace() string { return e.ns }
+
+func (e *Executor) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, e.ns)
+}
+
+// GVisorAvailable reports whether jobs may ask for the gvisor runtime.
+func (e *Executor) GVisorAvailable() bool { return e.runsc != "" }
+
+func mapErr(id string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errdefs.IsNotFound(err):
+		return fmt.Errorf("job %s: %v: %w", id, err, sandbox.ErrNotFound)
+	case errdefs.IsUnavailable(err):
+		return fmt.Errorf("job %s: %v: %w", id, err, sandbox.ErrUnavailable)
+	}
+	return fmt.Errorf("job %s: %w", id, err)
+}
+
+// Prepare creates the container and its snapshot with the hardened spec.
+func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
+	ctx = e.ctx(ctx)
+	job := inst.Job
+	if _, err := e.client.LoadContainer(ctx, job.ID); err == nil {
+		return nil // already prepared
+	}
+	image, err := e.client.GetImage(ctx, job.Image)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("image %q is not imported (sluice image build / sluice image import): %w", job.Image, sandbox.ErrNotFound)
+		}
+		return mapErr(job.ID, err)
+	}
+	if ok, err := image.IsUnpacked(ctx, e.snapshotter); err != nil || !ok {
+		if err := image.Unpack(ctx, e.snapshotter); err != nil {
+			return fmt.Errorf("unpack image %q: %w", job.Image, err)
+		}
+	}
+	runtimeOpts := &options.Options{}
+	if job.Runtime == sandbox.RuntimeGVisor {
+		if e.runsc == "" {
+			return fmt.Errorf("job %s: the gvisor runtime is not available here (runsc not installed): %w", job.ID, sandbox.ErrInvalidArgument)
+		}
+		wrapper, err := e.runscWrapper()
+		if err != nil {
+			return err
+		}
+		runtimeOpts.BinaryName = wrapper
+	}
+	spec := append([]oci.SpecOpts{oci.WithImageConfig(image)}, hardenedSpec(inst)...)
+	_, err = e.client.NewContainer(ctx, job.ID,
+		containerd.WithImage(image),
+		containerd.WithSnapshotter(e.snapshotter),
+		containerd.WithNewSnapshot(job.ID, image),
+		containerd.WithRuntime(runcShim, runtimeOpts),
+		containerd.WithContainerLabels(map[string]string{
+			labelJob:      job.ID,
+			labelRuntime:  string(job.Runtime),
+			labelDeadline: strconv.FormatInt(inst.Deadline.Unix(), 10),
+		}),
+		containerd.WithNewSpec(spec...),
+	)
+	if err != nil {
+		// A half-created container must not stay behind.
+		e.Cleanup(context.WithoutCancel(ctx), job.ID)
+		return mapErr(job.ID, err)
+	}
+	return nil
+}
+
+// hardenedSpec is the isolation every job gets, applied after the image's
+// own configuration so that nothing in the image can weaken it.
+func hardenedSpec(inst *sandbox.Instance) []oci.SpecOpts {
+	job := inst.Job
+	lim := job.Limits
+	mounts := []specs.Mount{
+		{Destination: sandbox.InputDir, Type: "bind", Source: inst.Mounts.Inputs, Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}},
+		{Destination: sandbox.OutputDir, Type: "bind", Source: inst.Mounts.Output, Options: []string{"rbind", "rw", "nosuid", "nodev", "noexec"}},
+		{Destination: sandbox.TmpDir, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec", "mode=1777", "size=" + strconv.FormatInt(lim.TmpBytes, 10)}},
+	}
+	if inst.Mounts.Code != "" {
+		mounts = append(mounts, specs.Mount{Destination: sandbox.CodeDir, Type: "bind", Source: inst.Mounts.Code, Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+	}
+	const period = 100000
+	opts := []oci.SpecOpts{
+		oci.WithHostname("sandbox"),
+		oci.WithEnv(append([]string{"HOME=/tmp", "TMPDIR=/tmp"}, job.Env...)),
+		oci.WithRootFSReadonly(),
+		oci.WithUIDGID(sandbox.JobUID, sandbox.JobGID),
+		withNoAdditionalGIDs,
+		oci.WithCapabilities(nil),
+		oci.WithAmbientCapabilities(nil),
+		oci.WithNoNewPrivileges,
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace}),
+		oci.WithMemoryLimit(uint64(lim.Memory)),
+		oci.WithMemorySwap(lim.Memory),
+		oci.WithPidsLimit(lim.Pids),
+		oci.WithCPUCFS(int64(lim.CPUs*period), period),
+		oci.WithoutRunMount,
+		oci.WithMounts(mounts),
+		seccomp.WithDefaultProfile(),
+		withNoRlimitOverride,
+	}
+	if len(job.Command) > 0 {
+		opts = append(opts, oci.WithProcessArgs(job.Command...))
+	}
+	return opts
+}
+
+// withNoAdditionalGIDs drops any supplementary groups the image asked for.
+func withNoAdditionalGIDs(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	if s.Process != nil {
+		s.Process.User.AdditionalGids = nil
+	}
+	return nil
+}
+
+// withNoRlimitOverride keeps the default spec's RLIMIT_NOFILE and checks the
+// masked paths are still in place (the default spec sets them).
+func withNoRlimitOverride(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	if s.Linux == nil || len(s.Linux.MaskedPaths) == 0 {
+		return errors.New("spec lost its masked /proc paths")
+	}
+	return nil
+}
+
+func (e *Executor) runscWrapper() (string, error) {
+	if err := os.MkdirAll(e.wrapperDir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(e.wrapperDir, "runsc-sluice")
+	script := fmt.Sprintf("#!/bin/sh\n# written by sluice: gVisor through the runc v2 shim, with no network\nexec %s --network=none --oci-seccomp \"$@\"\n", e.runsc)
+	if old, err := os.ReadFile(path); err == nil && string(old) == script {
+		return path, nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(script), 0o755); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp, path)
+}
+
+// Start creates and starts the task. stdout and stderr go through FIFOs in
+// the job directory, so that a later process can reattach to them.
+func (e *Executor) Start(ctx context.Context, inst *sandbox.Instance) error {
+	ctx = e.ctx(ctx)
+	id := inst.Job.ID
+	c, err := e.client.LoadContainer(ctx, id)
+	if err != nil {
+		return mapErr(id, err)
+	}
+	if _, err := c.Task(ctx, nil); err == nil {
+		return nil // already started
+	}
+	r, err := openStreams(inst)
+	if err != nil {
+		return err
+	}
+	fifoDir := filepath.Join(filepath.Dir(inst.Stdout), "fifo")
+	if err := os.MkdirAll(fifoDir, 0o700); err != nil {
+		return err
+	}
+	task, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, r.stdout, r.stderr), cio.WithFIFODir(fifoDir)))
+	if err != nil {
+		r.close()
+		return mapErr(id, err)
+	}
+	r.task, r.io = task, task.IO()
+	if err := task.Start(ctx); err != nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+		r.close()
+		return mapErr(id, err)
+	}
+	e.mu.Lock()
+	e.tasks[id] = r
+	e.mu.Unlock()
+	return nil
+}
+
+func openStreams(inst *sandbox.Instance) (*running, error) {
+	out, err := openCapped(inst.Stdout, inst.Job.Limits.LogBytes)
+	if err != nil {
+		return nil, err
+	}
+	errf, err := openCapped(inst.Stderr, inst.Job.Limits.LogBytes)
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	return &running{stdout: out, stderr: errf}, nil
+}
+
+func (r *running) close() {
+	if r.io != nil {
+		r.io.Close()
+	}
+	r.stdout.Close()
+	r.stderr.Close()
+}
+
+// attached returns the in-memory task, reattaching to the FIFOs of a task
+// started by an earlier process.
+func (e *Executor) attached(ctx context.Context, inst *sandbox.Instance) (*running, error) {
+	id := inst.Job.ID
+	e.mu.Lock()
+	r := e.tasks[id]
+	e.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
+	c, err := e.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, mapErr(id, err)
+	}
+	r, err = openStreams(inst)
+	if err != nil {
+		return nil, err
+	}
+	task, err := c.Task(ctx, cio.NewAttach(cio.WithStreams(nil, r.stdout, r.stderr)))
+	if err != nil {
+		r.close()
+		return nil, mapErr(id, err)
+	}
+	r.task, r.io = task, task.IO()
+	e.mu.Lock()
+	e.tasks[id] = r
+	e.mu.Unlock()
+	return r, nil
+}
+
+// Wait blocks until the task exits. It samples resource use while waiting
+// and reads the OOM-kill counter of the task's cgroup before returning.
+func (e *Executor) Wait(ctx context.Context, inst *sandbox.Instance) (sandbox.Exit, error) {
+	ctx = e.ctx(ctx)
+	id := inst.Job.ID
+	r, err := e.attached(ctx, inst)
+	if err != nil {
+		return sandbox.Exit{}, err
+	}
+	statusC, err := r.task.Wait(ctx)
+	if err != nil {
+		return sandbox.Exit{}, mapErr(id, err)
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var oom bool
+	for {
+		select {
+		case st := <-statusC:
+			code, at, err := st.Result()
+			if err != nil {
+				return sandbox.Exit{}, mapErr(id, err)
+			}
+			if o, ok := e.sample(ctx, r); ok {
+				oom = oom || o
+			}
+			if r.io != nil {
+				r.io.Wait() // the log copy ends when the FIFOs close
+			}
+			return sandbox.Exit{Code: int(code), At: at, OOMKilled: oom || (code == 137 && r.usage.MaxMemoryBytes >= uint64(inst.Job.Limits.Memory))}, nil
+		case <-tick.C:
+			if o, ok := e.sample(ctx, r); ok {
+				oom = oom || o
+			}
+		case <-ctx.Done():
+			return sandbox.Exit{}, ctx.Err()
+		}
+	}
+}
+
+// sample reads the task's cgroup metrics: peak memory, CPU time and whether
+// the OOM killer struck.
+func (e *Executor) sample(ctx context.Context, r *running) (oom bool, ok bool) {
+	m, err := r.task.Metrics(ctx)
+	if err != nil || m == nil || m.Data == nil {
+		return false, false
+	}
+	data, err := typeurl.UnmarshalAny(m.Data)
+	if err != nil {
+		return false, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch s := data.(type) {
+	case *v1.Metrics:
+		if s.Memory != nil && s.Memory.Usage != nil {
+			r.usage.MaxMemoryBytes = max(r.usage.MaxMemoryBytes, s.Memory.Usage.Max)
+		}
+		if s.CPU != nil && s.CPU.Usage != nil {
+			r.usage.CPUNanos = max(r.usage.CPUNanos, s.CPU.Usage.Total)
+		}
+		return s.MemoryOomControl != nil && s.MemoryOomControl.OomKill > 0, true
+	case *v2.Metrics:
+		if s.Memory != nil {
+			r.usage.MaxMemoryBytes = max(r.usage.MaxMemoryBytes, s.Memory.Usage)
+		}
+		if s.CPU != nil {
+			r.usage.CPUNanos = max(r.usage.CPUNanos, s.CPU.UsageUsec*1000)
+		}
+		return s.MemoryEvents != nil && s.MemoryEvents.OomKill > 0, true
+	}
+	return false, false
+}
+
+// Stop kills every process of the task.
+func (e *Executor) Stop(ctx context.Context, id string) error {
+	ctx = e.ctx(ctx)
+	c, err := e.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return mapErr(id, err)
+	}
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return mapErr(id, err)
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+		return mapErr(id, err)
+	}
+	return nil
+}
+
+// Inspect reports the job's state, its exit when stopped, and resource use.
+func (e *Executor) Inspect(ctx context.Context, id string) (sandbox.Status, error) {
+	ctx = e.ctx(ctx)
+	st := sandbox.Status{ID: id, State: sandbox.StateUnknown}
+	c, err := e.client.LoadContainer(ctx, id)
+	if err != nil {
+		return st, mapErr(id, err)
+	}
+	if info, err := c.Info(ctx); err == nil {
+		st.Image = info.Image
+		if d, err := strconv.ParseInt(info.Labels[labelDeadline], 10, 64); err == nil {
+			st.Deadline = time.Unix(d, 0)
+		}
+	}
+	e.mu.Lock()
+	r := e.tasks[id]
+	e.mu.Unlock()
+	if r != nil {
+		e.mu.Lock()
+		st.Usage = r.usage
+		e.mu.Unlock()
+	}
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		st.State = sandbox.StateCreated
+		return st, nil
+	}
+	if err != nil {
+		return st, mapErr(id, err)
+	}
+	ts, err := task.Status(ctx)
+	if err != nil {
+		return st, mapErr(id, err)
+	}
+	switch ts.Status {
+	case containerd.Running, containerd.Pausing, containerd.Paused:
+		st.State = sandbox.StateRunning
+	case containerd.Created:
+		st.State = sandbox.StateCreated
+	case containerd.Stopped:
+		st.State = sandbox.StateStopped
+		exit := &sandbox.Exit{Code: int(ts.ExitStatus), At: ts.ExitTime}
+		probe := &running{task: task}
+		if oom, ok := e.sample(ctx, probe); ok {
+			exit.OOMKilled = oom
+			if r == nil {
+				st.Usage = probe.usage
+			}
+		}
+		st.Exit = exit
+	}
+	return st, nil
+}
+
+// Cleanup removes the task, the container and its snapshot.
+func (e *Executor) Cleanup(ctx context.Context, id string) error {
+	ctx = e.ctx(ctx)
+	e.mu.Lock()
+	r := e.tasks[id]
+	delete(e.tasks, id)
+	e.mu.Unlock()
+	var errs []error
+	c, err := e.client.LoadContainer(ctx, id)
+	switch {
+	case errdefs.IsNotFound(err):
+	case err != nil:
+		errs = append(errs, mapErr(id, err))
+	default:
+		if task, err := c.Task(ctx, nil); err == nil {
+			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, mapErr(id, err))
+			}
+		} else if !errdefs.IsNotFound(err) {
+			errs = append(errs, mapErr(id, err))
+		}
+		if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, mapErr(id, err))
+		}
+	}
+	// A snapshot can outlive a container deleted by hand.
+	if err := e.client.SnapshotService(e.snapshotter).Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+		errs = append(errs, mapErr(id, err))
+	}
+	if r != nil {
+		r.close()
+	}
+	return errors.Join(errs...)
+}
+
+// List returns the jobs whose containers exist in the namespace.
+func (e *Executor) List(ctx context.Context) ([]string, error) {
+	ctx = e.ctx(ctx)
+	cs, err := e.client.Containers(ctx, fmt.Sprintf("labels.%q", labelJob))
+	if err != nil {
+		return nil, mapErr("", err)
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.ID())
+	}
+	return ids, nil
+}
+
+// cappedFile appends to a file up to a limit and silently drops the rest,
+// so that a chatty job cannot fill the disk or block on its pipe.
+type cappedFile struct {
+	mu        sync.Mutex
+	f         *os.File
+	left      int64
+	Truncated bool
+}
+
+func openCapped(path string, limit int64) (*cappedFile, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &cappedFile{f: f, left: limit - fi.Size()}, nil
+}
+
+func (c *cappedFile) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := int64(len(p))
+	if n > c.left {
+		c.Truncated = true
+		if c.left <= 0 {
+			return len(p), nil
+		}
+		p = p[:c.left]
+	}
+	if _, err := c.f.Write(p); err != nil {
+		return 0, err
+	}
+	c.left -= int64(len(p))
+	return int(n), nil
+}
+
+func (c *cappedFile) Close() error { return c.f.Close() }
+
+var _ io.Writer = (*cappedFile)(nil)

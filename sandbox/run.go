@@ -1,0 +1,345 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Result is what happened to a job. It is written to result.json in the
+// quarantine directory and holds no data values.
+type Result struct {
+	JobID      string     `json:"job_id"`
+	Image      string     `json:"image"`
+	Runtime    Runtime    `json:"runtime"`
+	ExitCode   int        `json:"exit_code"`
+	Reason     Reason     `json:"reason"`
+	Error      string     `json:"error,omitempty"`
+	StartedAt  time.Time  `json:"started_at"`
+	EndedAt    time.Time  `json:"ended_at"`
+	DurationMS int64      `json:"duration_ms"`
+	Usage      Usage      `json:"usage"`
+	Limits     Limits     `json:"limits"`
+	Outputs    []Output   `json:"outputs"`
+	Rejected   []Rejected `json:"rejected"`
+	Stdout     string     `json:"stdout"`
+	Stderr     string     `json:"stderr"`
+	Recovered  bool       `json:"recovered,omitempty"` // finished by a later process
+}
+
+// Runner takes jobs through their life: prepare, start, wait (enforcing the
+// timeout and the output cap), collect, clean up. A Runner owns a state
+// directory; a Runner started on the same directory after a crash finds the
+// jobs the crashed one left (Recover).
+type Runner struct {
+	exec     Executor
+	stateDir string
+	defaults Limits
+	max      Limits
+	log      *slog.Logger
+	poll     time.Duration
+}
+
+// Option configures a Runner.
+type Option func(*Runner)
+
+// WithLimits sets the default and maximum job limits.
+func WithLimits(def, max Limits) Option { return func(r *Runner) { r.defaults, r.max = def, max } }
+
+// WithLogger sets the operational logger.
+func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
+
+// NewRunner returns a Runner over an executor and a state directory.
+func NewRunner(exec Executor, stateDir string, opts ...Option) (*Runner, error) {
+	if exec == nil || stateDir == "" {
+		return nil, fmt.Errorf("runner needs an executor and a state directory: %w", ErrInvalidArgument)
+	}
+	r := &Runner{exec: exec, stateDir: stateDir, defaults: DefaultLimits, max: MaxLimits, log: slog.New(slog.NewTextHandler(io.Discard, nil)), poll: 100 * time.Millisecond}
+	for _, o := range opts {
+		o(r)
+	}
+	if err := os.MkdirAll(filepath.Join(stateDir, "jobs"), 0o700); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// record is what a Runner persists about a running job, for recovery.
+type record struct {
+	Instance   *Instance `json:"instance"`
+	Quarantine string    `json:"quarantine"`
+	StartedAt  time.Time `json:"started_at"`
+}
+
+// Run runs a job to its end and collects its outputs into quarantine (a
+// directory that must not exist yet). A job that ran and failed is a Result
+// with its reason, not an error; an error means the job could not be run
+// or its end could not be established.
+func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, error) {
+	if job.Runtime == "" {
+		job.Runtime = RuntimeRunc
+	}
+	if err := job.Validate(); err != nil {
+		return nil, err
+	}
+	lim, err := job.Limits.Resolve(r.defaults, r.max)
+	if err != nil {
+		return nil, err
+	}
+	job.Limits = lim
+	if _, err := os.Stat(quarantine); err == nil {
+		return nil, fmt.Errorf("output directory %s already exists: %w", quarantine, ErrInvalidArgument)
+	}
+	log := r.log.With("job", job.ID)
+	inst, err := createWorkspace(ctx, r.stateDir, &job)
+	if err != nil {
+		return nil, err
+	}
+	dir := JobDir(r.stateDir, job.ID)
+	rec := &record{Instance: inst, Quarantine: quarantine}
+	if err := r.exec.Prepare(ctx, inst); err != nil {
+		r.exec.Cleanup(context.WithoutCancel(ctx), job.ID)
+		removeWorkspace(dir)
+		return nil, err
+	}
+	rec.StartedAt = time.Now()
+	inst.Deadline = rec.StartedAt.Add(lim.Timeout)
+	if err := writeJSON(filepath.Join(dir, wsInstance), rec); err != nil {
+		r.exec.Cleanup(context.WithoutCancel(ctx), job.ID)
+		removeWorkspace(dir)
+		return nil, err
+	}
+	log.Info("starting", "image", job.Image, "runtime", job.Runtime)
+	if err := r.exec.Start(ctx, inst); err != nil {
+		res := r.finish(context.WithoutCancel(ctx), rec, Exit{Code: -1, At: time.Now()}, ReasonError, err)
+		return res, nil
+	}
+	return r.supervise(ctx, rec)
+}
+
+// supervise waits for the task, stopping it at the deadline or when the
+// output directory fills, then finishes the job.
+func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
+	inst := rec.Instance
+	id := inst.Job.ID
+	type waited struct {
+		exit Exit
+		err  error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		// Waiting outlives the caller's context: a cancelled run stops the
+		// job and still collects it.
+		e, err := r.exec.Wait(context.WithoutCancel(ctx), inst)
+		done <- waited{e, err}
+	}()
+	cancelled := ctx.Done()
+	deadline := time.NewTimer(time.Until(inst.Deadline))
+	defer deadline.Stop()
+	tick := time.NewTicker(r.poll)
+	defer tick.Stop()
+	var reason Reason
+	stop := func(why Reason) {
+		if reason == "" {
+			reason = why
+			r.log.Info("stopping", "job", id, "reason", why)
+			if err := r.exec.Stop(context.WithoutCancel(ctx), id); err != nil {
+				r.log.Warn("stop failed", "job", id, "err", err)
+			}
+		}
+	}
+	for {
+		select {
+		case w := <-done:
+			if w.err != nil {
+				return nil, fmt.Errorf("job %s: waiting for the task: %w", id, w.err)
+			}
+			switch {
+			case reason != "":
+			case w.exit.OOMKilled:
+				reason = ReasonOOM
+			case outputFull(inst.Mounts.Output):
+				reason = ReasonOutputLimit
+			default:
+				reason = ReasonExited
+			}
+			return r.finish(context.WithoutCancel(ctx), rec, w.exit, reason, nil), nil
+		case <-deadline.C:
+			stop(ReasonTimeout)
+		case <-tick.C:
+			if outputFull(inst.Mounts.Output) {
+				stop(ReasonOutputLimit)
+			}
+		case <-cancelled:
+			cancelled = nil
+			stop(ReasonStopped)
+		}
+	}
+}
+
+// finish collects outputs and logs into quarantine, writes the result and
+// removes the container and the workspace.
+func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reason, runErr error) *Result {
+	inst := rec.Instance
+	job := inst.Job
+	dir := JobDir(r.stateDir, job.ID)
+	res := &Result{
+		JobID: job.ID, Image: job.Image, Runtime: job.Runtime, ExitCode: exit.Code, Reason: reason,
+		StartedAt: rec.StartedAt, EndedAt: exit.At, Limits: job.Limits,
+		Outputs: []Output{}, Rejected: []Rejected{},
+	}
+	if res.EndedAt.IsZero() {
+		res.EndedAt = time.Now()
+	}
+	if !rec.StartedAt.IsZero() {
+		res.DurationMS = res.EndedAt.Sub(rec.StartedAt).Milliseconds()
+	}
+	if runErr != nil {
+		res.Error = runErr.Error()
+	}
+	if st, err := r.exec.Inspect(ctx, job.ID); err == nil {
+		res.Usage = st.Usage
+	}
+	var errs []error
+	outs, rejected, err := Collect(inst.Mounts.Output, filepath.Join(rec.Quarantine, "out"))
+	errs = append(errs, err)
+	res.Outputs, res.Rejected = append(res.Outputs, outs...), append(res.Rejected, rejected...)
+	res.Stdout = filepath.Join(rec.Quarantine, "stdout")
+	res.Stderr = filepath.Join(rec.Quarantine, "stderr")
+	errs = append(errs, moveFile(inst.Stdout, res.Stdout), moveFile(inst.Stderr, res.Stderr))
+	if err := errors.Join(errs...); err != nil && res.Error == "" {
+		res.Error = "collecting outputs: " + err.Error()
+		res.Reason = ReasonError
+	}
+	if err := writeJSON(filepath.Join(rec.Quarantine, wsResult), res); err != nil {
+		r.log.Error("writing result", "job", job.ID, "err", err)
+	}
+	if err := r.exec.Cleanup(ctx, job.ID); err != nil {
+		r.log.Error("cleanup", "job", job.ID, "err", err)
+	}
+	if err := removeWorkspace(dir); err != nil {
+		r.log.Error("removing workspace", "job", job.ID, "err", err)
+	}
+	r.log.Info("finished", "job", job.ID, "reason", res.Reason, "exit_code", res.ExitCode, "outputs", len(res.Outputs), "rejected", len(res.Rejected))
+	return res
+}
+
+// Recover finishes every job an earlier process left behind: a running job
+// within its deadline is waited for (reattached), one past it is stopped
+// with reason timeout, a stopped one is collected; then its container,
+// snapshot and workspace are removed. Containers with no workspace are
+// removed too.
+func (r *Runner) Recover(ctx context.Context) ([]*Result, error) {
+	ids, err := r.exec.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	entries, _ := os.ReadDir(filepath.Join(r.stateDir, "jobs"))
+	var results []*Result
+	var errs []error
+	for _, e := range entries {
+		id := e.Name()
+		known[id] = true
+		res, err := r.recoverJob(ctx, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if res != nil {
+			res.Recovered = true
+			results = append(results, res)
+		}
+	}
+	for _, id := range ids {
+		if !known[id] {
+			r.log.Warn("removing a container with no workspace", "job", id)
+			errs = append(errs, r.exec.Stop(ctx, id), r.exec.Cleanup(ctx, id))
+		}
+	}
+	return results, errors.Join(errs...)
+}
+
+func (r *Runner) recoverJob(ctx context.Context, id string) (*Result, error) {
+	dir := JobDir(r.stateDir, id)
+	var rec record
+	data, err := os.ReadFile(filepath.Join(dir, wsInstance))
+	if err == nil {
+		err = json.Unmarshal(data, &rec)
+	}
+	if err != nil || rec.Instance == nil {
+		// Never started: nothing to collect.
+		r.log.Warn("removing a job that never started", "job", id)
+		return nil, errors.Join(r.exec.Stop(ctx, id), r.exec.Cleanup(ctx, id), removeWorkspace(dir))
+	}
+	st, err := r.exec.Inspect(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return r.finish(ctx, &rec, Exit{Code: -1}, ReasonError, errors.New("the job's container disappeared while sluice was not running")), nil
+	case err != nil:
+		return nil, err
+	}
+	switch st.State {
+	case StateStopped:
+		reason := ReasonExited
+		if st.Exit.OOMKilled {
+			reason = ReasonOOM
+		} else if outputFull(rec.Instance.Mounts.Output) {
+			reason = ReasonOutputLimit
+		}
+		if st.Exit.At.After(rec.Instance.Deadline) {
+			reason = ReasonTimeout
+		}
+		return r.finish(ctx, &rec, *st.Exit, reason, nil), nil
+	case StateRunning:
+		r.log.Info("reattaching", "job", id, "deadline", rec.Instance.Deadline)
+		return r.supervise(ctx, &rec)
+	}
+	// Created but never started.
+	return r.finish(ctx, &rec, Exit{Code: -1}, ReasonError, errors.New("the job was created but never started")), nil
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// moveFile moves a file into place, copying across filesystems.
+func moveFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	if err := os.Rename(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
