@@ -218,7 +218,7 @@ func writeOCITar(img v1.Image, name, dir, dst string) error {
 		return err
 	}
 	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{
-		"io.containerd.image.name":         name,
+		"io.containerd.image.name":          name,
 		"org.opencontainers.image.ref.name": "latest",
 	})); err != nil {
 		return err
