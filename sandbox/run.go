@@ -96,6 +96,11 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 	if _, err := os.Stat(quarantine); err == nil {
 		return nil, fmt.Errorf("output directory %s already exists: %w", quarantine, ErrInvalidArgument)
 	}
+	if _, err := r.exec.Inspect(ctx, job.ID); err == nil {
+		return nil, fmt.Errorf("job id %s is already in use (sluice sandbox recover finishes old jobs): %w", job.ID, ErrInvalidArgument)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
 	log := r.log.With("job", job.ID)
 	inst, err := createWorkspace(ctx, r.stateDir, &job)
 	if err != nil {

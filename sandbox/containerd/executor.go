@@ -505,7 +505,10 @@ func (e *Executor) Cleanup(ctx context.Context, id string) error {
 		errs = append(errs, mapErr(id, err))
 	default:
 		if task, err := c.Task(ctx, nil); err == nil {
-			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			if err := killAndWait(ctx, task); err != nil {
+				errs = append(errs, mapErr(id, err))
+			}
+			if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 				errs = append(errs, mapErr(id, err))
 			}
 		} else if !errdefs.IsNotFound(err) {
@@ -523,6 +526,29 @@ func (e *Executor) Cleanup(ctx context.Context, id string) error {
 		r.close()
 	}
 	return errors.Join(errs...)
+}
+
+// killAndWait kills a task that has not stopped yet and waits for it to
+// stop. (Killing a stopped gVisor sandbox fails, so stopped tasks are left
+// alone.)
+func killAndWait(ctx context.Context, task containerd.Task) error {
+	st, err := task.Status(ctx)
+	if err != nil || st.Status == containerd.Stopped {
+		return nil
+	}
+	exited, err := task.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(30 * time.Second):
+		return errors.New("task did not stop 30s after SIGKILL")
+	}
 }
 
 // List returns the jobs whose containers exist in the namespace.

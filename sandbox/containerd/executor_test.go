@@ -1,0 +1,297 @@
+package containerd_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/namespaces"
+
+	"github.com/sluicehq/sluice/images"
+	"github.com/sluicehq/sluice/sandbox"
+	ctrd "github.com/sluicehq/sluice/sandbox/containerd"
+)
+
+// These tests run against the real containerd and runc (make test installs
+// and starts them). They use their own containerd namespace.
+const testNamespace = "sluice-test"
+
+func address() string {
+	if a := os.Getenv("SLUICE_CONTAINERD_ADDRESS"); a != "" {
+		return a
+	}
+	return ctrd.DefaultAddress
+}
+
+func cacheDir() string {
+	if d := os.Getenv("SLUICE_CACHE"); d != "" {
+		return filepath.Join(d, "images")
+	}
+	return "/var/cache/sluice/images"
+}
+
+func newExecutor(t *testing.T) *ctrd.Executor {
+	t.Helper()
+	opts := []ctrd.Option{ctrd.WithNamespace(testNamespace)}
+	if runsc, err := exec.LookPath("runsc"); err == nil {
+		// The wrapper must outlive every job that names it: not a TempDir.
+		opts = append(opts, ctrd.WithRunsc(runsc, "/var/lib/sluice-test/bin"))
+	}
+	e, err := ctrd.New(context.Background(), address(), opts...)
+	if err != nil {
+		t.Fatalf("containerd is required for this test (make test installs and starts it): %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+var imageOnce sync.Map
+
+// ensureImage builds (or finds cached) and imports images/<name>.
+func ensureImage(t *testing.T, e *ctrd.Executor, name string) {
+	t.Helper()
+	if _, done := imageOnce.Load(name); done {
+		return
+	}
+	ctx := namespaces.WithNamespace(context.Background(), e.Namespace())
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if _, err := images.Ensure(ctx, e.Client(), filepath.Join("..", "..", "images", name), cacheDir(), "overlayfs", log); err != nil {
+		t.Fatalf("image %s: %v", name, err)
+	}
+	imageOnce.Store(name, true)
+}
+
+func newRunner(t *testing.T, e *ctrd.Executor, stateDir string) *sandbox.Runner {
+	t.Helper()
+	r, err := sandbox.NewRunner(e, stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func run(t *testing.T, e *ctrd.Executor, job sandbox.Job) (*sandbox.Result, string) {
+	t.Helper()
+	ensureImage(t, e, job.Image)
+	q := filepath.Join(t.TempDir(), "quarantine")
+	res, err := newRunner(t, e, t.TempDir()).Run(context.Background(), job, q)
+	if err != nil {
+		t.Fatalf("run %s: %v", job.ID, err)
+	}
+	assertGone(t, e, job.ID)
+	return res, q
+}
+
+func stdout(t *testing.T, res *sandbox.Result) string {
+	t.Helper()
+	b, err := os.ReadFile(res.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// assertGone checks that no container, task or snapshot of the job is left.
+func assertGone(t *testing.T, e *ctrd.Executor, id string) {
+	t.Helper()
+	ctx := namespaces.WithNamespace(context.Background(), e.Namespace())
+	if _, err := e.Client().LoadContainer(ctx, id); err == nil {
+		t.Errorf("container %s left behind", id)
+	}
+	if _, err := e.Client().SnapshotService("overlayfs").Stat(ctx, id); err == nil {
+		t.Errorf("snapshot %s left behind", id)
+	}
+	tasks, err := e.Client().TaskService().List(ctx, nil)
+	if err == nil {
+		for _, tk := range tasks.Tasks {
+			if tk.ID == id {
+				t.Errorf("task %s left behind", id)
+			}
+		}
+	}
+	ids, _ := e.List(context.Background())
+	for _, i := range ids {
+		if i == id {
+			t.Errorf("job %s still listed", id)
+		}
+	}
+}
+
+// isolationScript prints one line per property, checked from inside.
+const isolationScript = `
+echo "uid=$(id -u) gid=$(id -g)"
+grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status
+echo "ifaces=$(ls /sys/class/net | tr '\n' ' ')"
+if touch /rootfs-write 2>/dev/null; then echo "root=writable"; else echo "root=readonly"; fi
+if touch /data/in/x 2>/dev/null; then echo "in=writable"; else echo "in=readonly"; fi
+if touch /code/x 2>/dev/null; then echo "code=writable"; else echo "code=readonly"; fi
+if echo ok > /data/out/ok.txt; then echo "out=writable"; fi
+if echo ok > /tmp/t; then echo "tmp=writable"; fi
+echo "kcore=$(wc -c < /proc/kcore 2>/dev/null || echo unreadable)"
+echo "hostname=$(hostname)"
+`
+
+func checkIsolation(t *testing.T, out string, gvisor bool) {
+	t.Helper()
+	if !gvisor {
+		// gVisor's /proc does not report these; its own kernel enforces them.
+		for _, w := range []string{"NoNewPrivs:\t1", "Seccomp:\t2"} {
+			if !strings.Contains(out, w+"\n") {
+				t.Errorf("isolation: missing %q in:\n%s", w, out)
+			}
+		}
+	}
+	want := []string{
+		"uid=65534 gid=65534",
+		"CapEff:\t0000000000000000",
+		"CapPrm:\t0000000000000000",
+		"CapBnd:\t0000000000000000",
+		"ifaces=lo ",
+		"root=readonly",
+		"in=readonly",
+		"code=readonly",
+		"out=writable",
+		"tmp=writable",
+		"hostname=sandbox",
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w+"\n") {
+			t.Errorf("isolation: missing %q in:\n%s", w, out)
+		}
+	}
+	if !strings.Contains(out, "kcore=0\n") && !strings.Contains(out, "kcore=unreadable\n") {
+		t.Errorf("/proc/kcore is not masked:\n%s", out)
+	}
+}
+
+func TestIsolationRunc(t *testing.T) {
+	e := newExecutor(t)
+	code := t.TempDir()
+	os.WriteFile(filepath.Join(code, "check.sh"), []byte(isolationScript), 0o644)
+	res, _ := run(t, e, sandbox.Job{ID: "iso-runc", Image: "busybox", Runtime: sandbox.RuntimeRunc, Code: code, Command: []string{"sh", "/code/check.sh"}})
+	if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 {
+		t.Fatalf("job ended %s/%d: %s", res.Reason, res.ExitCode, res.Error)
+	}
+	checkIsolation(t, stdout(t, res), false)
+	if len(res.Outputs) != 1 || res.Outputs[0].Path != "ok.txt" {
+		t.Errorf("outputs: %+v", res.Outputs)
+	}
+}
+
+func TestIsolationGVisor(t *testing.T) {
+	e := newExecutor(t)
+	if !e.GVisorAvailable() {
+		t.Skip("runsc is not installed: the gvisor runtime is optional (apt-get install runsc)")
+	}
+	code := t.TempDir()
+	os.WriteFile(filepath.Join(code, "check.sh"), []byte(isolationScript), 0o644)
+	res, _ := run(t, e, sandbox.Job{ID: "iso-gvisor", Image: "busybox", Runtime: sandbox.RuntimeGVisor, Code: code,
+		Command: []string{"sh", "/code/check.sh"}, Limits: sandbox.Limits{Pids: 1024}})
+	if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 {
+		out, _ := os.ReadFile(res.Stderr)
+		t.Fatalf("job ended %s/%d: %s %s", res.Reason, res.ExitCode, res.Error, out)
+	}
+	checkIsolation(t, stdout(t, res), true)
+}
+
+func TestMemoryHogIsOOM(t *testing.T) {
+	e := newExecutor(t)
+	res, _ := run(t, e, sandbox.Job{ID: "oom", Image: "busybox", Runtime: sandbox.RuntimeRunc,
+		Command: []string{"tail", "/dev/zero"}, Limits: sandbox.Limits{Memory: 32 << 20, Timeout: time.Minute}})
+	if res.Reason != sandbox.ReasonOOM {
+		t.Errorf("reason %s (exit %d), want oom", res.Reason, res.ExitCode)
+	}
+}
+
+func TestForkBombIsContained(t *testing.T) {
+	e := newExecutor(t)
+	res, _ := run(t, e, sandbox.Job{ID: "forkbomb", Image: "busybox", Runtime: sandbox.RuntimeRunc,
+		Command: []string{"sh", "-c", "bomb() { bomb | bomb & }; bomb; sleep 60"},
+		Limits:  sandbox.Limits{Pids: 64, Timeout: 3 * time.Second}})
+	if res.Reason != sandbox.ReasonTimeout {
+		t.Errorf("reason %s, want timeout (the bomb runs until killed)", res.Reason)
+	}
+	// The host still forks.
+	for i := 0; i < 20; i++ {
+		if err := exec.Command("true").Run(); err != nil {
+			t.Fatalf("host cannot fork after the bomb: %v", err)
+		}
+	}
+}
+
+func TestTimeoutKills(t *testing.T) {
+	e := newExecutor(t)
+	res, _ := run(t, e, sandbox.Job{ID: "timeout", Image: "busybox", Runtime: sandbox.RuntimeRunc,
+		Command: []string{"sh", "-c", "sleep 120 & sleep 120"}, Limits: sandbox.Limits{Timeout: 2 * time.Second}})
+	if res.Reason != sandbox.ReasonTimeout {
+		t.Errorf("reason %s, want timeout", res.Reason)
+	}
+	// Killed at the deadline, not at the end of the sleep.
+	if d := time.Duration(res.DurationMS) * time.Millisecond; d < 2*time.Second || d > 60*time.Second {
+		t.Errorf("job lasted %v for a 2s timeout", d)
+	}
+}
+
+func TestOutputCap(t *testing.T) {
+	e := newExecutor(t)
+	res, _ := run(t, e, sandbox.Job{ID: "outcap", Image: "busybox", Runtime: sandbox.RuntimeRunc,
+		Command: []string{"sh", "-c", "head -c 5000000 /dev/zero > /data/out/big.bin; sleep 30"},
+		Limits:  sandbox.Limits{OutputBytes: 1 << 20, Timeout: time.Minute}})
+	if res.Reason != sandbox.ReasonOutputLimit {
+		t.Errorf("reason %s, want output_limit", res.Reason)
+	}
+	for _, o := range res.Outputs {
+		if o.Size > 1<<20 {
+			t.Errorf("output %s is %d bytes, above the 1 MiB cap", o.Path, o.Size)
+		}
+	}
+}
+
+func TestRejectedOutputs(t *testing.T) {
+	e := newExecutor(t)
+	script := `cd /data/out
+echo data > good.csv
+mkdir -p sub && echo nested > sub/part.csv
+echo secret > .hidden
+ln -s /etc/passwd escape
+ln -s ../../../etc/passwd relative-escape
+echo a > linked && ln linked hardlink
+mkfifo pipe
+`
+	res, q := run(t, e, sandbox.Job{ID: "rejects", Image: "busybox", Runtime: sandbox.RuntimeRunc, Command: []string{"sh", "-c", script}})
+	if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 {
+		t.Fatalf("job ended %s/%d", res.Reason, res.ExitCode)
+	}
+	got := map[string]string{}
+	for _, r := range res.Rejected {
+		got[r.Path] = r.Reason
+	}
+	want := map[string]string{
+		".hidden": "hidden file", "escape": "symbolic link", "relative-escape": "symbolic link",
+		"linked": "hard link", "hardlink": "hard link", "pipe": "named pipe (FIFO)",
+	}
+	for p, reason := range want {
+		if got[p] != reason {
+			t.Errorf("%s: rejected as %q, want %q", p, got[p], reason)
+		}
+	}
+	var paths []string
+	for _, o := range res.Outputs {
+		paths = append(paths, o.Path)
+		if len(o.SHA256) != 64 {
+			t.Errorf("%s: sha256 %q", o.Path, o.SHA256)
+		}
+	}
+	if strings.Join(paths, ",") != "good.csv,sub/part.csv" {
+		t.Errorf("collected %v, want good.csv and sub/part.csv", paths)
+	}
+	if _, err := os.Lstat(filepath.Join(q, "out", "escape")); err == nil {
+		t.Error("a rejected entry was copied to quarantine")
+	}
+}
