@@ -8,7 +8,7 @@ DEMO_DIR ?= /tmp/sluice-demo
 DEMO_ROWS ?= 20000
 export PATH := $(CACHE)/bin:/usr/local/go/bin:$(PATH)
 
-.PHONY: all build test unit lint bench demo clean deps
+.PHONY: all build test unit lint bench demo clean deps images
 
 all: build
 
@@ -19,12 +19,20 @@ build: deps
 	@echo "build: $(BIN)"
 	@$(GO) build -o $(BIN) ./cmd/sluice
 
-## test: everything CI runs — lint, then every Go test.
+## test: everything CI runs — lint, then every Go test (against real
+## containerd, runc and gVisor, which it installs and starts).
 test: lint unit
 
-unit: deps
-	@echo "test: go test ./..."
-	@$(GO) test -count=1 ./...
+unit: build images
+	@echo "test: go test ./... (integration tests use containerd namespace sluice-test)"
+	@$(GO) test -count=1 -timeout 40m ./...
+
+## images: build the job images (cached under $(CACHE)/images) and import them.
+images: build
+	@hack/deps.sh containerd
+	@echo "images: busybox, python (first build runs debootstrap: a few minutes)"
+	@$(BIN) image build images/busybox --cache-dir $(CACHE)
+	@$(BIN) image build images/python --cache-dir $(CACHE)
 
 lint:
 	@hack/deps.sh staticcheck
@@ -37,14 +45,15 @@ lint:
 	@staticcheck ./...
 
 ## bench: Go benchmarks and the comparison scripts; prints the figures.
-bench: build
+bench: build images
 	@hack/deps.sh bench
 	@echo "bench: go test -bench"
 	@$(GO) test -run='^$$' -bench=. -benchmem ./...
 	@bench/mask.sh $(BIN)
+	@bench/sandbox.sh $(BIN)
 
 ## demo: the main flow on the embedded defaults.
-demo: build
+demo: build images
 	@echo "demo: generating $(DEMO_ROWS) synthetic residents in $(DEMO_DIR)"
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	@$(BIN) demo-data --rows $(DEMO_ROWS) --out $(DEMO_DIR) --seed 1
@@ -68,6 +77,14 @@ demo: build
 	@echo
 	@echo "demo: the masked prod dataset"
 	@$(BIN) dataset inspect $(DEMO_DIR)/residents.masked.arrow
+	@echo
+	@echo "demo: an analysis job in the sandbox (no network, read-only root, uid 65534) over the masked data"
+	@$(BIN) sandbox run --image python --input residents=$(DEMO_DIR)/residents.masked.arrow \
+		--code docs/examples/income-by-city --timeout 5m --memory 1G --out $(DEMO_DIR)/quarantine \
+		-- python3 /code/main.py
+	@echo
+	@echo "demo: the job's output waits in quarantine for the egress gate:"
+	@head -5 $(DEMO_DIR)/quarantine/out/income_by_city.csv
 	@echo
 	@echo "demo: done; files are in $(DEMO_DIR)"
 

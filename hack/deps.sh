@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the Makefile targets need on a fresh Debian 12 machine, saying
-# what it does. Usage: hack/deps.sh go|staticcheck|bench ...
+# what it does. Usage: hack/deps.sh go|staticcheck|bench|containerd ...
 # Tools and caches live outside the repository, under /var/cache/sluice.
 set -euo pipefail
 
@@ -51,11 +51,41 @@ need_bench() {
 	apt_install python3 python3-pandas time
 }
 
+# containerd + runc run the jobs; busybox-static and debootstrap build the
+# job images; runsc (gVisor) is the optional stronger runtime.
+need_containerd() {
+	apt_install containerd runc busybox-static debootstrap tar
+	if ! dpkg -s runsc >/dev/null 2>&1; then
+		apt_install runsc || say "runsc (gVisor) could not be installed: gVisor jobs and their test will be skipped"
+	fi
+	local addr=${SLUICE_CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}
+	if ctr --address "$addr" version >/dev/null 2>&1; then
+		return 0
+	fi
+	if [ "$addr" != /run/containerd/containerd.sock ]; then
+		say "no containerd answers at $addr"; exit 1
+	fi
+	mkdir -p /var/log/sluice
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+		say "starting containerd (systemctl start containerd)"
+		systemctl start containerd
+	else
+		say "starting containerd in the background (log: /var/log/sluice/containerd.log)"
+		setsid nohup containerd >>/var/log/sluice/containerd.log 2>&1 < /dev/null &
+	fi
+	for _ in $(seq 1 60); do
+		ctr --address "$addr" version >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	say "containerd did not start: see /var/log/sluice/containerd.log"; exit 1
+}
+
 for what in "$@"; do
 	case "$what" in
 	go) need_go ;;
 	staticcheck) need_go; need_staticcheck ;;
 	bench) need_bench ;;
+	containerd) need_containerd ;;
 	*) say "unknown dependency '$what'"; exit 2 ;;
 	esac
 done
