@@ -18,10 +18,10 @@ import (
 
 func TestLoadRejectsBadDefinitions(t *testing.T) {
 	tests := map[string]string{
-		"name: Bad Name\nbuilder: busybox-static\n":                        "name",
-		"name: x\nbuilder: docker\n":                                       "builder",
+		"name: Bad Name\nbuilder: busybox-static\n":                       "name",
+		"name: x\nbuilder: docker\n":                                      "builder",
 		"name: x\nbuilder: debootstrap\npackages: [\"curl; rm -rf /\"]\n": "package",
-		"name: x\nbuilder: busybox-static\nunknown: 1\n":                   "unknown",
+		"name: x\nbuilder: busybox-static\nunknown: 1\n":                  "unknown",
 	}
 	for content, want := range tests {
 		dir := t.TempDir()
