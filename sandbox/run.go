@@ -30,6 +30,9 @@ type Result struct {
 	Rejected   []Rejected `json:"rejected"`
 	Stdout     string     `json:"stdout"`
 	Stderr     string     `json:"stderr"`
+	// LogsTruncated: stdout or stderr reached Limits.LogBytes and the rest
+	// was dropped.
+	LogsTruncated bool `json:"logs_truncated,omitempty"`
 	Recovered  bool       `json:"recovered,omitempty"` // finished by a later process
 }
 
@@ -217,6 +220,11 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 	res.Outputs, res.Rejected = append(res.Outputs, outs...), append(res.Rejected, rejected...)
 	res.Stdout = filepath.Join(rec.Quarantine, "stdout")
 	res.Stderr = filepath.Join(rec.Quarantine, "stderr")
+	for _, f := range []string{inst.Stdout, inst.Stderr} {
+		if fi, err := os.Stat(f); err == nil && fi.Size() >= job.Limits.LogBytes {
+			res.LogsTruncated = true
+		}
+	}
 	errs = append(errs, moveFile(inst.Stdout, res.Stdout), moveFile(inst.Stderr, res.Stderr))
 	if err := errors.Join(errs...); err != nil && res.Error == "" {
 		res.Error = "collecting outputs: " + err.Error()

@@ -77,7 +77,7 @@ func newSandboxRunCmd(rf *runtimeFlags) *cobra.Command {
 		inputs                                []string
 		env                                   []string
 		timeout                               time.Duration
-		memory, outputSize, tmpSize           string
+		memory, outputSize, tmpSize, logSize  string
 		cpus                                  float64
 		pids                                  int64
 	)
@@ -123,7 +123,7 @@ Limits default to the platform defaults and can never exceed the maximums.`,
 				flag string
 				val  string
 				dst  *int64
-			}{{"memory", memory, &job.Limits.Memory}, {"output-size", outputSize, &job.Limits.OutputBytes}, {"tmp-size", tmpSize, &job.Limits.TmpBytes}} {
+			}{{"memory", memory, &job.Limits.Memory}, {"output-size", outputSize, &job.Limits.OutputBytes}, {"tmp-size", tmpSize, &job.Limits.TmpBytes}, {"log-size", logSize, &job.Limits.LogBytes}} {
 				if s.val != "" {
 					if *s.dst, err = parseSize(s.val); err != nil {
 						return usagef("--%s %q: %v", s.flag, s.val, err)
@@ -182,6 +182,7 @@ Limits default to the platform defaults and can never exceed the maximums.`,
 	f.Int64Var(&pids, "pids", 0, "process and thread limit (default "+strconv.FormatInt(sandbox.DefaultLimits.Pids, 10)+")")
 	f.StringVar(&outputSize, "output-size", "", "size cap of /data/out (default "+sandbox.FormatBytes(sandbox.DefaultLimits.OutputBytes)+")")
 	f.StringVar(&tmpSize, "tmp-size", "", "size of the /tmp tmpfs (default "+sandbox.FormatBytes(sandbox.DefaultLimits.TmpBytes)+")")
+	f.StringVar(&logSize, "log-size", "", "cap on each of stdout and stderr (default "+sandbox.FormatBytes(sandbox.DefaultLimits.LogBytes)+")")
 	f.StringVar(&runtime, "runtime", "runc", "OCI runtime: runc or gvisor")
 	f.StringVar(&out, "out", "", "quarantine directory to create for the outputs, logs and result")
 	f.StringVar(&id, "id", "", "job ID (default: random)")
@@ -256,6 +257,9 @@ func printResult(w io.Writer, r *sandbox.Result) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "  stdout %s\n  stderr %s\n", r.Stdout, r.Stderr)
+	if r.LogsTruncated {
+		fmt.Fprintln(w, "  (logs truncated at the log size limit)")
+	}
 }
 
 func newJobID() string {

@@ -295,3 +295,25 @@ mkfifo pipe
 		t.Error("a rejected entry was copied to quarantine")
 	}
 }
+
+func TestLogCap(t *testing.T) {
+	e := newExecutor(t)
+	res, _ := run(t, e, sandbox.Job{ID: "logcap", Image: "busybox", Runtime: sandbox.RuntimeRunc,
+		Command: []string{"sh", "-c", "yes sluice | head -c 5000000; yes err | head -c 5000000 >&2; echo done > /data/out/done"},
+		Limits:  sandbox.Limits{LogBytes: 64 << 10}})
+	if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 || !res.LogsTruncated {
+		t.Errorf("ended %s/%d, truncated %v: a chatty job must finish with capped logs", res.Reason, res.ExitCode, res.LogsTruncated)
+	}
+	for _, f := range []string{res.Stdout, res.Stderr} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != 64<<10 {
+			t.Errorf("%s: %d bytes, want exactly the 64 KiB cap", f, fi.Size())
+		}
+	}
+	if len(res.Outputs) != 1 {
+		t.Errorf("outputs %+v", res.Outputs)
+	}
+}
