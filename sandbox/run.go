@@ -33,7 +33,7 @@ type Result struct {
 	// LogsTruncated: stdout or stderr reached Limits.LogBytes and the rest
 	// was dropped.
 	LogsTruncated bool `json:"logs_truncated,omitempty"`
-	Recovered  bool       `json:"recovered,omitempty"` // finished by a later process
+	Recovered     bool `json:"recovered,omitempty"` // finished by a later process
 }
 
 // Runner takes jobs through their life: prepare, start, wait (enforcing the
