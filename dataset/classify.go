@@ -58,11 +58,11 @@ func classifyColumn(c *ColumnProfile, rows int64) (ColumnClass, string) {
 				fmt.Sprintf("%.1f%% of %d values are valid %s", 100*top.Rate, nonNull, kindLabel(top.Kind))
 		}
 	}
-	tokens := nameTokens(c.Name)
+	tokens := NameTokens(c.Name)
 	switch {
-	case hasKeyword(c.Name, tokens, healthWords):
+	case HasKeyword(c.Name, tokens, healthWords):
 		return ColumnClass{Class: Sensitive, Grade: 4}, "name suggests health data"
-	case hasKeyword(c.Name, tokens, sensitiveWords):
+	case HasKeyword(c.Name, tokens, sensitiveWords):
 		return ColumnClass{Class: Sensitive, Grade: 3}, "name suggests financial or otherwise sensitive data"
 	}
 	if isText(c.kind) && nonNull > 0 && float64(c.OrgNames) >= piiMinRate*float64(nonNull) {
@@ -77,7 +77,7 @@ func classifyColumn(c *ColumnProfile, rows int64) (ColumnClass, string) {
 		return ColumnClass{Class: QuasiIdentifier, Grade: 2}, "values are administrative region codes"
 	case c.kind == arrow.DATE32 || c.kind == arrow.DATE64 || c.kind == arrow.TIMESTAMP:
 		return ColumnClass{Class: QuasiIdentifier, Grade: 2}, "dates identify in combination (birth, admission, …)"
-	case hasKeyword(c.Name, tokens, quasiWords):
+	case HasKeyword(c.Name, tokens, quasiWords):
 		return ColumnClass{Class: QuasiIdentifier, Grade: 2}, "name suggests a demographic or location attribute"
 	}
 	return ColumnClass{Class: Other, Grade: 1}, "no identifying or sensitive signal"
@@ -105,9 +105,9 @@ func kindLabel(k pii.Kind) string {
 
 func isText(t arrow.Type) bool { return t == arrow.STRING || t == arrow.LARGE_STRING }
 
-// nameTokens splits a column name into lower-case words at separators and
+// NameTokens splits a column name into lower-case words at separators and
 // camelCase boundaries.
-func nameTokens(name string) []string {
+func NameTokens(name string) []string {
 	var toks []string
 	var cur []rune
 	flush := func() {
@@ -133,7 +133,9 @@ func nameTokens(name string) []string {
 	return toks
 }
 
-func hasKeyword(name string, tokens []string, words []string) bool {
+// HasKeyword reports whether a column name contains one of words: a Latin
+// word as the prefix of one of its tokens, a Chinese word anywhere.
+func HasKeyword(name string, tokens []string, words []string) bool {
 	for _, w := range words {
 		if w[0] >= 0x80 { // Chinese keyword
 			if strings.Contains(name, w) {

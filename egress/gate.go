@@ -1,0 +1,223 @@
+package egress
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+
+	"github.com/sluicehq/sluice/policy"
+)
+
+// Gate checks products against one source.
+type Gate struct {
+	ix       *Index
+	policy   *policy.Engine
+	released []*Product
+	scenario map[string]any // scenario thresholds (may only tighten)
+}
+
+// NewGate returns a gate over a source index and a policy.
+func NewGate(ix *Index, p *policy.Engine) *Gate { return &Gate{ix: ix, policy: p} }
+
+// WithScenarioThresholds sets thresholds a scenario asks for; the policy
+// keeps the stricter of them and the platform's.
+func (g *Gate) WithScenarioThresholds(th map[string]any) *Gate {
+	g.scenario = th
+	return g
+}
+
+// AddReleased parses products already released from the same source (files
+// or directories of them), for the differencing detector.
+func (g *Gate) AddReleased(ctx context.Context, paths ...string) error {
+	for _, p := range paths {
+		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				return nil
+			}
+			prod, err := Parse(ctx, path, ParseOptions{MaxBytes: 64 << 20})
+			if err != nil {
+				return err
+			}
+			g.released = append(g.released, prod)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("released %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Input is the document the policy decides on (docs/policy-input.md).
+type Input struct {
+	Product  ProductInfo    `json:"product"`
+	Source   SourceInfo     `json:"source"`
+	Findings []Finding      `json:"findings"`
+	Released int            `json:"released"`
+	Scenario map[string]any `json:"scenario,omitempty"`
+}
+
+// ProductInfo describes the product in the policy input.
+type ProductInfo struct {
+	Path   string `json:"path"`
+	Kind   Kind   `json:"kind"`
+	Format string `json:"format"`
+	Size   int64  `json:"size"`
+	Rows   int64  `json:"rows"`
+	Tables int    `json:"tables"`
+	SHA256 string `json:"sha256"`
+}
+
+// SourceInfo describes the source in the policy input.
+type SourceInfo struct {
+	Rows        int      `json:"rows"`
+	Identifiers []string `json:"identifiers"`
+}
+
+// Result is the gate's verdict on one product.
+type Result struct {
+	Product  ProductInfo     `json:"product"`
+	Decision policy.Decision `json:"decision"`
+	Findings []Finding       `json:"findings"`
+	Input    *Input          `json:"-"`
+}
+
+// Check parses a product, runs every detector and asks the policy.
+func (g *Gate) Check(ctx context.Context, path string) (*Result, error) {
+	base := map[string]any{}
+	if g.scenario != nil {
+		base["scenario"] = map[string]any{"thresholds": g.scenario}
+	}
+	thm, err := g.policy.Thresholds(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	th := ThresholdsFrom(thm)
+	prod, err := Parse(ctx, path, ParseOptions{MaxBytes: th.MaxFileBytes, MaxRows: int(th.MaxRows)})
+	if err != nil {
+		return nil, err
+	}
+	findings := g.detect(ctx, prod, th)
+	in := &Input{
+		Product:  ProductInfo{Path: path, Kind: prod.Kind, Format: prod.Format, Size: prod.Size, Rows: prod.Rows(), Tables: len(prod.Tables), SHA256: prod.SHA256},
+		Source:   SourceInfo{Rows: g.ix.rows, Identifiers: g.ix.identifierColumns()},
+		Findings: findings, Released: len(g.released),
+	}
+	if g.scenario != nil {
+		in.Scenario = map[string]any{"thresholds": g.scenario}
+	}
+	d, err := g.policy.Decide(ctx, toDocument(in))
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Product: in.Product, Decision: *d, Findings: findings, Input: in}, nil
+}
+
+func (g *Gate) detect(ctx context.Context, p *Product, th Thresholds) []Finding {
+	var out []Finding
+	if p.ParseError != "" {
+		return []Finding{{Detector: DetParseError, Severity: High, Kind: p.Format, Message: fmt.Sprintf("the product could not be read as %s: %s", p.Format, p.ParseError)}}
+	}
+	if p.Size > th.MaxFileBytes {
+		out = append(out, Finding{Detector: DetFileSize, Severity: High, Count: 1, Value: float64(p.Size), Threshold: float64(th.MaxFileBytes),
+			Message: fmt.Sprintf("%d bytes, above the %d-byte limit", p.Size, th.MaxFileBytes)})
+	}
+	switch p.Kind {
+	case KindTable, KindText, KindDocument:
+	default:
+		sev := High
+		if p.Kind == KindImage || p.Kind == KindModel {
+			sev = Medium
+		}
+		return append(out, Finding{Detector: DetFileType, Severity: sev, Kind: string(p.Kind), Count: 1,
+			Message: fmt.Sprintf("a %s file (%s): its content cannot be checked automatically", p.Kind, p.Format)})
+	}
+	if rows := p.Rows(); rows > th.MaxRows {
+		out = append(out, Finding{Detector: DetRowLimit, Severity: High, Count: rows, Value: float64(rows), Threshold: float64(th.MaxRows),
+			Message: fmt.Sprintf("%d rows, above the %d-row limit", rows, th.MaxRows)})
+	}
+	sc := newScanner(g.ix)
+	for _, l := range p.Text {
+		sc.text("", "", l.Where, l.Text)
+	}
+	for _, t := range p.Tables {
+		for _, c := range t.Columns {
+			for r, v := range c.Values {
+				sc.cell(t.Name, c.Name, r, v)
+			}
+		}
+	}
+	out = append(out, sc.results()...)
+	for _, t := range p.Tables {
+		if ctx.Err() != nil {
+			break
+		}
+		out = append(out, analyzeTable(g.ix, th, t)...)
+		out = append(out, differencing(th, t, g.released)...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].Severity) > rank(out[j].Severity) })
+	if out == nil {
+		out = []Finding{}
+	}
+	return out
+}
+
+func rank(s Severity) int {
+	switch s {
+	case High:
+		return 2
+	case Medium:
+		return 1
+	}
+	return 0
+}
+
+func (ix *Index) identifierColumns() []string {
+	var out []string
+	for _, c := range ix.cols {
+		if c.isID {
+			out = append(out, c.name)
+		}
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// toDocument turns the input into plain JSON values for OPA.
+func toDocument(in *Input) map[string]any {
+	findings := make([]any, len(in.Findings))
+	for i, f := range in.Findings {
+		findings[i] = map[string]any{
+			"detector": f.Detector, "severity": string(f.Severity), "table": f.Table, "column": f.Column, "location": f.Location,
+			"source_column": f.SourceColumn, "kind": f.Kind, "count": f.Count, "total": f.Total, "value": f.Value,
+			"threshold": f.Threshold, "message": f.Message,
+		}
+	}
+	doc := map[string]any{
+		"product": map[string]any{"path": in.Product.Path, "kind": string(in.Product.Kind), "format": in.Product.Format, "size": in.Product.Size,
+			"rows": in.Product.Rows, "tables": in.Product.Tables, "sha256": in.Product.SHA256},
+		"source":   map[string]any{"rows": in.Source.Rows, "identifiers": toAny(in.Source.Identifiers)},
+		"findings": findings,
+		"released": in.Released,
+	}
+	if in.Scenario != nil {
+		doc["scenario"] = in.Scenario
+	}
+	return doc
+}
+
+func toAny(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+

@@ -1,0 +1,344 @@
+package egress
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"hash/maphash"
+	"math"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/sluicehq/sluice/dataset"
+	"github.com/sluicehq/sluice/dataset/pii"
+)
+
+// maxDistinct bounds the values a column form keeps bitmaps for; beyond it
+// the form is dropped (it cannot be an aggregate key anyway).
+const maxDistinct = 200000
+
+// Index is what the gate knows about a raw source. It is built once per
+// dataset version and reused for every check. Values are held as keyed
+// hashes (a random per-index key): the index is not a copy of the data. The
+// numeric columns it keeps to recompute statistics live in memory only.
+type Index struct {
+	seed    maphash.Seed
+	rows    int
+	classes *dataset.Classes
+	ids     map[uint64]int // identifier value → source column
+	digests map[uint64]digestRef
+	cols    []*srcCol
+}
+
+type digestRef struct {
+	col  int
+	algo string
+}
+
+type srcCol struct {
+	name    string
+	class   dataset.Class
+	kind    pii.Kind
+	numeric bool
+	forms   []*form
+	nums    []float64 // numeric columns; NaN for nulls
+	isID    bool
+}
+
+// form is a column or a derived view of it (year of a date, prefix of a
+// code, band of a number) with the rows of each value.
+type form struct {
+	col     *srcCol
+	name    string // "value", "year", "month", "prefix2", "prefix4", "band10", …
+	values  map[uint64]*roaring.Bitmap
+	dropped bool
+}
+
+func (f *form) label() string {
+	if f.name == "value" {
+		return f.col.name
+	}
+	return f.col.name + " (" + f.name + ")"
+}
+
+// Rows is the number of source rows.
+func (ix *Index) Rows() int { return ix.rows }
+
+func (ix *Index) hash(s string) uint64 { return maphash.String(ix.seed, s) }
+
+// canon is the form values are compared in: trimmed, full-width folded,
+// numbers in one notation, identifiers normalised.
+func canon(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	if looksNumeric(s) && significantDigits(s) <= 15 {
+		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			if len(strings.TrimLeft(s, "+-")) > 1 && strings.TrimLeft(s, "+-")[0] == '0' && !strings.Contains(s, ".") {
+				return s // a code with a leading zero stays text
+			}
+			return strconv.FormatFloat(f, 'g', -1, 64)
+		}
+	}
+	return pii.Normalize(s)
+}
+
+func looksNumeric(s string) bool {
+	digits := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits = true
+		case c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E':
+		default:
+			return false
+		}
+	}
+	return digits && len(s) <= 24
+}
+
+// significantDigits counts the digits of a numeric string; more than 15
+// do not survive a float64, so such strings (identifiers) stay text.
+func significantDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+// BuildIndex reads the source once and indexes it. Without a
+// classification the source is classified with the dataset detectors.
+func BuildIndex(ctx context.Context, source string, classes *dataset.Classes) (*Index, error) {
+	if classes == nil {
+		prof, err := dataset.Inspect(ctx, source, dataset.Options{})
+		if err != nil {
+			return nil, err
+		}
+		classes = dataset.Classify(prof).Classes
+	}
+	ix := &Index{seed: maphash.MakeSeed(), classes: classes, ids: map[uint64]int{}, digests: map[uint64]digestRef{}}
+	err := dataset.Stream(ctx, source, dataset.Options{}, func(r dataset.Reader, _ dataset.Format) error {
+		if err := classes.Check(source, r.Schema()); err != nil {
+			return err
+		}
+		ix.rows = 0
+		ix.cols = nil
+		ix.ids = map[uint64]int{}
+		ix.digests = map[uint64]digestRef{}
+		for _, f := range r.Schema().Fields() {
+			cc := classes.Get(f.Name)
+			c := &srcCol{name: f.Name, class: cc.Class, kind: cc.PII, isID: cc.Class == dataset.Identifier}
+			switch f.Type.ID() {
+			case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64, arrow.FLOAT32, arrow.FLOAT64:
+				c.numeric = true
+			}
+			if !c.isID {
+				c.forms = append(c.forms, &form{col: c, name: "value", values: map[uint64]*roaring.Bitmap{}})
+				for _, d := range derivedForms(f.Type) {
+					c.forms = append(c.forms, &form{col: c, name: d, values: map[uint64]*roaring.Bitmap{}})
+				}
+			}
+			ix.cols = append(ix.cols, c)
+		}
+		for r.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rec := r.Record()
+			base := ix.rows
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+			var mu sync.Mutex
+			for i, col := range rec.Columns() {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					ix.addColumn(i, ix.cols[i], col, base, &mu)
+				}()
+			}
+			wg.Wait()
+			ix.rows += int(rec.NumRows())
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range ix.cols {
+		for _, f := range c.forms {
+			for _, b := range f.values {
+				b.RunOptimize()
+			}
+		}
+	}
+	return ix, nil
+}
+
+// derivedForms are the coarser views a product key may use.
+func derivedForms(t arrow.DataType) []string {
+	switch t.ID() {
+	case arrow.DATE32, arrow.DATE64, arrow.TIMESTAMP:
+		return []string{"year", "month"}
+	case arrow.STRING, arrow.LARGE_STRING:
+		return []string{"prefix2", "prefix4", "year", "month"}
+	case arrow.INT64, arrow.INT32:
+		return []string{"band10"}
+	}
+	return nil
+}
+
+// derive computes a derived form of a value ("" when it does not apply).
+func derive(form, v string) string {
+	switch form {
+	case "year", "month":
+		if len(v) >= 7 && v[4] == '-' && isDigits(v[:4]) && isDigits(v[5:7]) {
+			if form == "year" {
+				return v[:4]
+			}
+			return v[:7]
+		}
+	case "prefix2", "prefix4":
+		n := 2
+		if form == "prefix4" {
+			n = 4
+		}
+		if len(v) > n && isDigits(v) {
+			return v[:n]
+		}
+	case "band10":
+		if x, err := strconv.ParseInt(v, 10, 64); err == nil {
+			lo := x - ((x%10)+10)%10
+			return strconv.FormatInt(lo, 10) + "-" + strconv.FormatInt(lo+9, 10)
+		}
+	}
+	return ""
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+func (ix *Index) addColumn(ci int, c *srcCol, col arrow.Array, base int, mu *sync.Mutex) {
+	n := col.Len()
+	if c.numeric {
+		for i := 0; i < n; i++ {
+			x := math.NaN()
+			if col.IsValid(i) {
+				switch a := col.(type) {
+				case *array.Int64:
+					x = float64(a.Value(i))
+				case *array.Float64:
+					x = a.Value(i)
+				case *array.Int32:
+					x = float64(a.Value(i))
+				case *array.Float32:
+					x = float64(a.Value(i))
+				default:
+					x, _ = strconv.ParseFloat(col.ValueStr(i), 64)
+				}
+			}
+			c.nums = append(c.nums, x)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if col.IsNull(i) {
+			continue
+		}
+		var v string
+		if s, ok := col.(*array.String); ok {
+			v = s.Value(i)
+		} else {
+			v = col.ValueStr(i)
+		}
+		if c.isID {
+			ix.addIdentifier(ci, v, mu)
+			continue
+		}
+		row := uint32(base + i)
+		for _, f := range c.forms {
+			if f.dropped {
+				continue
+			}
+			key := v
+			if f.name != "value" {
+				if key = derive(f.name, v); key == "" {
+					continue
+				}
+			}
+			h := ix.hash(canon(key))
+			b := f.values[h]
+			if b == nil {
+				if len(f.values) >= maxDistinct {
+					f.dropped, f.values = true, nil
+					continue
+				}
+				b = roaring.New()
+				f.values[h] = b
+			}
+			b.Add(row)
+		}
+	}
+}
+
+// addIdentifier records the value and its unsalted digests.
+func (ix *Index) addIdentifier(ci int, v string, mu *sync.Mutex) {
+	forms := []string{v}
+	if n := pii.Normalize(v); n != v {
+		forms = append(forms, n)
+	}
+	if l := strings.ToLower(v); l != v {
+		forms = append(forms, l)
+	}
+	type entry struct {
+		h    uint64
+		algo string
+	}
+	var ds []entry
+	for _, f := range forms {
+		m := md5.Sum([]byte(f))
+		s1 := sha1.Sum([]byte(f))
+		s2 := sha256.Sum256([]byte(f))
+		ds = append(ds, entry{maphash.Bytes(ix.seed, m[:]), "md5"}, entry{maphash.Bytes(ix.seed, s1[:]), "sha1"}, entry{maphash.Bytes(ix.seed, s2[:]), "sha256"})
+	}
+	h := ix.hash(canon(v))
+	mu.Lock()
+	ix.ids[h] = ci
+	for _, d := range ds {
+		ix.digests[d.h] = digestRef{col: ci, algo: d.algo}
+	}
+	mu.Unlock()
+}
+
+// identifier reports the source column whose raw value equals s.
+func (ix *Index) identifier(s string) (int, bool) {
+	c := canon(s)
+	if c == "" {
+		return 0, false
+	}
+	ci, ok := ix.ids[ix.hash(c)]
+	return ci, ok
+}
+
+// digest reports the identifier column whose value has this digest.
+func (ix *Index) digest(b []byte) (digestRef, bool) {
+	d, ok := ix.digests[maphash.Bytes(ix.seed, b)]
+	return d, ok
+}
