@@ -220,4 +220,3 @@ func toAny(xs []string) []any {
 	}
 	return out
 }
-
