@@ -73,17 +73,19 @@ func (ix *Index) Rows() int { return ix.rows }
 
 func (ix *Index) hash(s string) uint64 { return maphash.String(ix.seed, s) }
 
-// canon is the form values are compared in: trimmed, full-width folded,
-// numbers in one notation, identifiers normalised.
+// canon is the form values are compared in: trimmed and full-width folded;
+// decimal numbers in one notation ("6000.0" and "6000" agree); everything
+// else normalised as identifiers are (upper case, no spaces or separators),
+// so "138 1234 5678" meets "13812345678". Digit strings keep every digit.
 func canon(s string) string {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return ""
 	}
-	if looksNumeric(s) && significantDigits(s) <= 15 {
-		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			if len(strings.TrimLeft(s, "+-")) > 1 && strings.TrimLeft(s, "+-")[0] == '0' && !strings.Contains(s, ".") {
-				return s // a code with a leading zero stays text
+	if isDecimal(s) {
+		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) {
+			if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+				return strconv.FormatInt(int64(f), 10)
 			}
 			return strconv.FormatFloat(f, 'g', -1, 64)
 		}
@@ -91,31 +93,37 @@ func canon(s string) string {
 	return pii.Normalize(s)
 }
 
-func looksNumeric(s string) bool {
-	digits := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			digits = true
-		case c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E':
-		default:
+// isDecimal matches [+-]digits.digits[e[+-]digits] with a fraction or an
+// exponent; plain digit strings (codes, identifiers) are left as they are.
+func isDecimal(s string) bool {
+	i := 0
+	if s[0] == '+' || s[0] == '-' {
+		i++
+	}
+	digits, frac := 0, false
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		frac = true
+		for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') && digits > 0 {
+		frac = true
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		e := i
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		}
+		if i == e {
 			return false
 		}
 	}
-	return digits && len(s) <= 24
-}
-
-// significantDigits counts the digits of a numeric string; more than 15
-// do not survive a float64, so such strings (identifiers) stay text.
-func significantDigits(s string) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			n++
-		}
-	}
-	return n
+	return i == len(s) && digits > 0 && digits <= 15 && frac
 }
 
 // BuildIndex reads the source once and indexes it. Without a

@@ -67,16 +67,30 @@ func (s *scanner) text(table, column, where, t string) {
 			s.han(table, column, where, tok)
 			return
 		}
-		s.token(table, column, where, tok)
+		if !s.token(table, column, where, tok) {
+			// key=value and a:b pairs: look at each side too ('=' is kept
+			// in tokens for base64 padding).
+			if i := strings.IndexAny(strings.TrimRight(tok, "="), "=:"); i >= 0 {
+				for _, part := range strings.FieldsFunc(tok, func(r rune) bool { return r == '=' || r == ':' }) {
+					s.token(table, column, where, part)
+				}
+			}
+		}
 	})
 }
 
 func splitter(r rune) bool {
-	return !(r < utf8.RuneSelf && (isTokenByte(byte(r))) || r >= 0xFF01 && r <= 0xFF5E || unicode.Is(unicode.Han, r))
+	return !(r < utf8.RuneSelf && isTokenByte(byte(r)) || isFullWidthAlnum(r) || unicode.Is(unicode.Han, r))
+}
+
+// isFullWidthAlnum: full-width digits and Latin letters, which identifiers
+// typed in Chinese text often use.
+func isFullWidthAlnum(r rune) bool {
+	return r >= 0xFF10 && r <= 0xFF19 || r >= 0xFF21 && r <= 0xFF3A || r >= 0xFF41 && r <= 0xFF5A
 }
 
 func isTokenByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("+/=_-.@", c) >= 0
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("+/=_-.@:", c) >= 0
 }
 
 // tokenize calls f with each run of identifier-like characters (ASCII
@@ -98,7 +112,7 @@ func tokenize(t string, f func(tok string, han bool)) {
 	}
 	for i, r := range t {
 		isHan := unicode.Is(unicode.Han, r)
-		isTok := r < utf8.RuneSelf && isTokenByte(byte(r)) || r >= 0xFF01 && r <= 0xFF5E
+		isTok := r < utf8.RuneSelf && isTokenByte(byte(r)) || isFullWidthAlnum(r)
 		switch {
 		case isHan && (start < 0 || !han):
 			emit(i)

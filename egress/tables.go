@@ -54,7 +54,8 @@ func ThresholdsFrom(m map[string]any) Thresholds {
 
 var (
 	countWords   = []string{"n", "count", "cnt", "num", "freq", "frequency", "size", "people", "persons", "residents", "人数", "数量", "计数", "户数", "频数"}
-	measureWords = []string{"n", "count", "cnt", "num", "freq", "total", "sum", "mean", "avg", "average", "median", "max", "min", "std", "sd", "var", "rate", "ratio", "share", "pct", "percent", "prop", "score", "coef", "estimate", "value", "amount", "合计", "总", "平均", "均值", "最大", "最小", "中位", "比例", "占比", "金额", "得分"}
+	measureWords = []string{"n", "count", "cnt", "num", "freq", "total", "sum", "mean", "avg", "average", "median", "max", "min", "std", "sd", "var", "rate", "ratio", "share", "pct", "percent", "prop", "score", "coef", "estimate", "value", "amount",
+		"lowest", "highest", "largest", "smallest", "top", "bottom", "peak", "least", "most", "first", "last", "quantile", "percentile", "p50", "p90", "p95", "p99", "合计", "总", "平均", "均值", "最大", "最小", "中位", "比例", "占比", "金额", "得分"}
 )
 
 // keyCol is a product column grounded in a source form.
@@ -102,7 +103,9 @@ func analyzeTable(ix *Index, th Thresholds, t *Table) []Finding {
 			measures = append(measures, c)
 			continue
 		}
-		if k, ok := a.ground(c); ok {
+		// A number that takes a sensitive column's values is a statistic
+		// of it (or the values themselves), not a grouping key.
+		if k, ok := a.ground(c); ok && !(k.form.col.class == dataset.Sensitive && k.form.col.numeric && numericColumn(c)) {
 			keys = append(keys, k)
 		} else if numericColumn(c) {
 			measures = append(measures, c)
