@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 )
@@ -60,6 +62,9 @@ func Open(ctx context.Context, path string, opts Options) (Reader, Format, error
 		return nil, "", err
 	}
 	opts = opts.withDefaults()
+	if fi, err := os.Stat(path); err == nil {
+		opts.Alloc = &boundedAllocator{Allocator: opts.Alloc, max: allocLimit(fi.Size()), path: path}
+	}
 	var r Reader
 	switch format {
 	case CSV:
@@ -131,10 +136,25 @@ func openParquet(ctx context.Context, path string, opts Options) (r Reader, err 
 	if err != nil {
 		return nil, openErr(path, err)
 	}
-	pf, err := file.NewParquetReader(f)
+	pf, err := file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(opts.Alloc)))
 	if err != nil {
 		f.Close()
 		return nil, &InputError{File: path, Offset: -1, Msg: "not a valid Parquet file: " + err.Error()}
+	}
+	// The Arrow schema a Parquet file may carry is parsed by the same
+	// unguarded code as IPC metadata: check it first.
+	if v := pf.MetaData().KeyValueMetadata().FindValue("ARROW:schema"); v != nil {
+		raw, derr := base64.StdEncoding.DecodeString(*v)
+		if derr != nil {
+			raw, derr = base64.RawStdEncoding.DecodeString(*v)
+		}
+		if derr == nil {
+			derr = checkSchemaMessage(raw, int64(len(raw)))
+		}
+		if derr != nil {
+			pf.Close()
+			return nil, &InputError{File: path, Offset: -1, Msg: "corrupt Arrow schema in the Parquet metadata: " + derr.Error()}
+		}
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(opts.BatchRows)}, opts.Alloc)
 	if err != nil {
@@ -192,6 +212,13 @@ type arrowFileReader struct {
 
 func openArrowFile(path string, opts Options) (r Reader, err error) {
 	defer recoverErr(path, &err)
+	if cerr := checkArrowFile(path); cerr != nil {
+		// A stream written with an .arrow name is still readable.
+		if checkArrowStream(path) == nil {
+			return openArrowStream(path, opts)
+		}
+		return nil, &InputError{File: path, Offset: -1, Msg: "not a valid Arrow IPC file (truncated or corrupt): " + cerr.Error()}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, openErr(path, err)
@@ -251,6 +278,9 @@ type arrowStreamReader struct {
 
 func openArrowStream(path string, opts Options) (r Reader, err error) {
 	defer recoverErr(path, &err)
+	if cerr := checkArrowStream(path); cerr != nil {
+		return nil, &InputError{File: path, Offset: -1, Msg: "not a valid Arrow IPC stream: " + cerr.Error()}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, openErr(path, err)

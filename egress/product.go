@@ -110,7 +110,7 @@ var (
 
 // Parse reads a product file. Problems with its content become the
 // product's ParseError, not an error: only I/O failures are errors.
-func Parse(ctx context.Context, path string, opts ParseOptions) (*Product, error) {
+func Parse(ctx context.Context, path string, opts ParseOptions) (prod *Product, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("product %s: %w", path, err)
@@ -150,6 +150,7 @@ func Parse(ctx context.Context, path string, opts ParseOptions) (*Product, error
 		if r := recover(); r != nil {
 			p.Tables, p.Text = nil, nil
 			p.ParseError = fmt.Sprintf("parser failed: %v", r)
+			prod, err = p, nil
 		}
 	}()
 	switch ext {
@@ -262,8 +263,8 @@ func (p *Product) parseDelimited(path string, tsv bool, opts ParseOptions) {
 			return
 		}
 		if opts.MaxRows > 0 && t.Rows >= opts.MaxRows {
-			t.Rows++ // counted, not kept
-			continue
+			t.Rows++ // one over the limit is enough for the row_limit finding
+			break
 		}
 		for i, v := range rec {
 			if !utf8.ValidString(v) {
@@ -305,6 +306,9 @@ func (p *Product) parseDataset(ctx context.Context, path string, opts ParseOptio
 		}
 		for r.Next() {
 			rec := r.Record()
+			if opts.MaxRows > 0 && t.Rows > opts.MaxRows {
+				break // over the limit: the row_limit finding decides; no need to read on
+			}
 			for i := 0; i < int(rec.NumRows()); i++ {
 				if opts.MaxRows > 0 && t.Rows >= opts.MaxRows {
 					t.Rows++
