@@ -8,7 +8,7 @@ DEMO_DIR ?= /tmp/sluice-demo
 DEMO_ROWS ?= 20000
 export PATH := $(CACHE)/bin:/usr/local/go/bin:$(PATH)
 
-.PHONY: all build test unit lint bench demo clean deps images
+.PHONY: all build test unit lint bench demo clean deps images fuzz policy-check
 
 all: build
 
@@ -19,9 +19,27 @@ build: deps
 	@echo "build: $(BIN)"
 	@$(GO) build -o $(BIN) ./cmd/sluice
 
-## test: everything CI runs — lint, then every Go test (against real
-## containerd, runc and gVisor, which it installs and starts).
-test: lint unit
+## test: everything CI runs — lint, the Rego policy with OPA's own CLI, every
+## Go test (against real containerd, runc and gVisor, which it installs and
+## starts), then each product-parser fuzz target briefly.
+test: lint policy-check unit fuzz
+
+FUZZ_TIME ?= 5s
+FUZZ_TARGETS := FuzzCSV FuzzTSV FuzzJSON FuzzJSONL FuzzMarkdown FuzzText FuzzParquet FuzzArrow
+
+fuzz: deps
+	@for f in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$f for $(FUZZ_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZ_TIME) ./egress/ > .fuzz.log 2>&1 || { cat .fuzz.log; rm -f .fuzz.log; exit 1; }; \
+	done; rm -f .fuzz.log
+
+## policy-check: opa check --strict and opa test on the embedded policy.
+policy-check:
+	@hack/deps.sh opa
+	@echo "policy: opa check --strict policy/rego"
+	@opa check --strict policy/rego
+	@echo "policy: opa test policy/rego"
+	@opa test policy/rego
 
 unit: build images
 	@echo "test: go test ./... (integration tests use containerd namespace sluice-test)"

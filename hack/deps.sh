@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the Makefile targets need on a fresh Debian 12 machine, saying
-# what it does. Usage: hack/deps.sh go|staticcheck|bench|containerd ...
+# what it does. Usage: hack/deps.sh go|staticcheck|opa|bench|containerd ...
 # Tools and caches live outside the repository, under /var/cache/sluice.
 set -euo pipefail
 
@@ -47,6 +47,14 @@ need_staticcheck() {
 	fi
 }
 
+need_opa() {
+	if [ ! -x "$GOBIN_DIR/opa" ]; then
+		say "installing the OPA CLI into $GOBIN_DIR (go install, about two minutes the first time)"
+		mkdir -p "$GOBIN_DIR"
+		GOBIN="$GOBIN_DIR" go install github.com/open-policy-agent/opa@v1.22.2 >&2
+	fi
+}
+
 need_bench() {
 	apt_install python3 python3-pandas time
 }
@@ -86,6 +94,7 @@ for what in "$@"; do
 	staticcheck) need_go; need_staticcheck ;;
 	bench) need_bench ;;
 	containerd) need_containerd ;;
+	opa) need_go; need_opa ;;
 	*) say "unknown dependency '$what'"; exit 2 ;;
 	esac
 done
