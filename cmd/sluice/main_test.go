@@ -233,3 +233,81 @@ func TestPackagesDocumented(t *testing.T) {
 		}
 	}
 }
+
+func TestEgressCheckExitCodes(t *testing.T) {
+	c := "../../../shared/egress-corpus/cases/"
+	base := []string{"egress", "check", "--source", corpusSource, "--classes", corpusClasses}
+	rowLevel := filepath.Join(t.TempDir(), "rows.csv")
+	var b strings.Builder
+	b.WriteString("gender,education\n")
+	data, _ := os.ReadFile(corpusSource)
+	rows, _ := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	for _, r := range rows[1:] {
+		b.WriteString(r[4] + "," + r[8] + "\n")
+	}
+	os.WriteFile(rowLevel, []byte(b.String()), 0o600)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"allow", append(append([]string{}, base...), c+"allow-count-by-district/product.csv"), 0, "ALLOW"},
+		{"deny", append(append([]string{}, base...), c+"block-raw-rows/product.csv", c+"allow-count-by-district/product.csv"), 1, "DENY"},
+		{"review", append(append([]string{}, base...), rowLevel), 3, "REVIEW (2 approval(s) needed)"},
+		{"differencing", append(append([]string{}, base...), "--released", c+"block-differencing/released", c+"block-differencing/product.csv"), 1, "differencing"},
+		{"no product", base, 2, ""},
+		{"missing product", append(append([]string{}, base...), "/nonexistent.csv"), 2, ""},
+		{"bad policy dir", append(append([]string{}, base...), "--policy", "/nonexistent", c+"allow-count-by-district/product.csv"), 2, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := sluice(t, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("exit %d (want %d), stdout:\n%s\nstderr: %s", code, tc.code, out, errs)
+			}
+		})
+	}
+}
+
+func TestPolicyCommands(t *testing.T) {
+	code, out, _ := sluice(t, "policy", "test")
+	if code != 0 || !strings.Contains(out, "0 failed") {
+		t.Errorf("policy test: exit %d\n%s", code, out)
+	}
+	// Record inputs, then replay a stricter candidate.
+	rec := t.TempDir()
+	c := "../../../shared/egress-corpus/cases/"
+	sluice(t, "egress", "check", "--source", corpusSource, "--classes", corpusClasses, "--record-inputs", rec, c+"allow-count-by-district/product.csv", c+"block-raw-rows/product.csv")
+	cand := t.TempDir()
+	for _, f := range []string{"egress.rego", "data.json"} {
+		data, _ := os.ReadFile(filepath.Join("../../policy/rego", f))
+		if f == "data.json" {
+			data = bytes.Replace(data, []byte(`"min_group_size": 10`), []byte(`"min_group_size": 1000`), 1)
+		}
+		os.WriteFile(filepath.Join(cand, f), data, 0o600)
+	}
+	code, out, errs := sluice(t, "policy", "replay", "--policy", cand, "--inputs", rec)
+	if code != 0 || !strings.Contains(out, "2 inputs, 1 decisions change") || !strings.Contains(out, "allow -> deny group_size") {
+		t.Errorf("replay: exit %d\n%s%s", code, out, errs)
+	}
+	entries, _ := os.ReadDir(rec)
+	code, out, _ = sluice(t, "policy", "eval", "--input", filepath.Join(rec, entries[0].Name()))
+	if code != 0 || !strings.Contains(out, `"decision"`) {
+		t.Errorf("eval: exit %d\n%s", code, out)
+	}
+	// Recorded inputs hold no raw values.
+	var raw []string
+	data, _ := os.ReadFile(corpusSource)
+	rows, _ := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	for _, r := range rows[1:] {
+		raw = append(raw, r[0], r[1], r[2], r[3])
+	}
+	finder := leakcheck.New(raw)
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(rec, e.Name()))
+		if n := finder.Count(b); n > 0 {
+			t.Errorf("recorded input %s holds %d raw values", e.Name(), n)
+		}
+	}
+}
