@@ -104,6 +104,19 @@ demo: build images
 	@echo "demo: the job's output waits in quarantine for the egress gate:"
 	@head -5 $(DEMO_DIR)/quarantine/out/income_by_city.csv
 	@echo
+	@echo "demo: the egress gate checks the output and the job's stdout against the raw source"
+	@$(BIN) egress check --source $(DEMO_DIR)/residents.csv --classes $(DEMO_DIR)/residents.classes.yaml \
+		--record-inputs $(DEMO_DIR)/policy-inputs \
+		$(DEMO_DIR)/quarantine/out/income_by_city.csv $(DEMO_DIR)/quarantine/stdout
+	@echo
+	@echo "demo: and what it does with a product that gives people away (the top income per city):"
+	@$(BIN) dataset mask --source $(DEMO_DIR)/residents.csv --classes $(DEMO_DIR)/residents.classes.yaml \
+		--key $(DEMO_DIR)/scenario.key --out $(DEMO_DIR)/peek.csv > /dev/null
+	@awk -F, 'NR > 1 { if ($$10 + 0 > max[$$6] + 0) max[$$6] = $$10 } END { print "city_code,top_income"; for (c in max) print c "," max[c] }' \
+		$(DEMO_DIR)/peek.csv > $(DEMO_DIR)/top_income_by_city.csv
+	@$(BIN) egress check --source $(DEMO_DIR)/residents.csv --classes $(DEMO_DIR)/residents.classes.yaml \
+		$(DEMO_DIR)/top_income_by_city.csv || echo "demo: denied (exit $$?), as it must be"
+	@echo
 	@echo "demo: done; files are in $(DEMO_DIR)"
 
 clean:
