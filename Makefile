@@ -69,6 +69,7 @@ bench: build images
 	@$(GO) test -run='^$$' -bench=. -benchmem ./...
 	@bench/mask.sh $(BIN)
 	@bench/sandbox.sh $(BIN)
+	@bench/egress.sh $(BIN)
 
 ## demo: the main flow on the embedded defaults.
 demo: build images

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/sluicehq/sluice/policy"
 )
@@ -84,8 +85,18 @@ type Result struct {
 	Product  ProductInfo     `json:"product"`
 	Decision policy.Decision `json:"decision"`
 	Findings []Finding       `json:"findings"`
+	Timing   Timing          `json:"timing"`
 	Input    *Input          `json:"-"`
 }
+
+// Timing is where a check spent its time, in milliseconds.
+type Timing struct {
+	ParseMS  float64 `json:"parse_ms"`
+	DetectMS float64 `json:"detect_ms"`
+	PolicyMS float64 `json:"policy_ms"`
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
 // Check parses a product, runs every detector and asks the policy.
 func (g *Gate) Check(ctx context.Context, path string) (*Result, error) {
@@ -98,11 +109,16 @@ func (g *Gate) Check(ctx context.Context, path string) (*Result, error) {
 		return nil, err
 	}
 	th := ThresholdsFrom(thm)
+	var timing Timing
+	start := time.Now()
 	prod, err := Parse(ctx, path, ParseOptions{MaxBytes: th.MaxFileBytes, MaxRows: int(th.MaxRows)})
 	if err != nil {
 		return nil, err
 	}
+	timing.ParseMS = msSince(start)
+	start = time.Now()
 	findings := g.detect(ctx, prod, th)
+	timing.DetectMS = msSince(start)
 	in := &Input{
 		Product:  ProductInfo{Path: path, Kind: prod.Kind, Format: prod.Format, Size: prod.Size, Rows: prod.Rows(), Tables: len(prod.Tables), SHA256: prod.SHA256},
 		Source:   SourceInfo{Rows: g.ix.rows, Identifiers: g.ix.identifierColumns()},
@@ -111,11 +127,13 @@ func (g *Gate) Check(ctx context.Context, path string) (*Result, error) {
 	if g.scenario != nil {
 		in.Scenario = map[string]any{"thresholds": g.scenario}
 	}
+	start = time.Now()
 	d, err := g.policy.Decide(ctx, toDocument(in))
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Product: in.Product, Decision: *d, Findings: findings, Input: in}, nil
+	timing.PolicyMS = msSince(start)
+	return &Result{Product: in.Product, Decision: *d, Findings: findings, Timing: timing, Input: in}, nil
 }
 
 func (g *Gate) detect(ctx context.Context, p *Product, th Thresholds) []Finding {

@@ -30,17 +30,26 @@ const maxDistinct = 200000
 // numeric columns it keeps to recompute statistics live in memory only.
 type Index struct {
 	seed    maphash.Seed
+	source  string
 	rows    int
 	classes *dataset.Classes
-	ids     map[uint64]int // identifier value → source column
-	digests map[uint64]digestRef
+	ids     map[uint64]uint8 // identifier value → source column
 	cols    []*srcCol
+
+	// The digests of the identifiers are computed on first need (a product
+	// with a digest-shaped token), by reading the source's identifier
+	// columns again: most products never need them.
+	digestOnce sync.Once
+	digests    map[uint64]digestRef
+	digestErr  error
 }
 
 type digestRef struct {
-	col  int
-	algo string
+	col  uint8
+	algo uint8 // index into digestAlgos
 }
+
+var digestAlgos = []string{"md5", "sha1", "sha256"}
 
 type srcCol struct {
 	name    string
@@ -136,15 +145,17 @@ func BuildIndex(ctx context.Context, source string, classes *dataset.Classes) (*
 		}
 		classes = dataset.Classify(prof).Classes
 	}
-	ix := &Index{seed: maphash.MakeSeed(), classes: classes, ids: map[uint64]int{}, digests: map[uint64]digestRef{}}
+	ix := &Index{seed: maphash.MakeSeed(), source: source, classes: classes, ids: map[uint64]uint8{}}
 	err := dataset.Stream(ctx, source, dataset.Options{}, func(r dataset.Reader, _ dataset.Format) error {
 		if err := classes.Check(source, r.Schema()); err != nil {
 			return err
 		}
 		ix.rows = 0
 		ix.cols = nil
-		ix.ids = map[uint64]int{}
-		ix.digests = map[uint64]digestRef{}
+		ix.ids = map[uint64]uint8{}
+		if r.Schema().NumFields() > 255 {
+			return &dataset.InputError{File: source, Offset: -1, Msg: "more than 255 columns", Err: dataset.ErrInvalidInput}
+		}
 		for _, f := range r.Schema().Fields() {
 			cc := classes.Get(f.Name)
 			c := &srcCol{name: f.Name, class: cc.Class, kind: cc.PII, isID: cc.Class == dataset.Identifier}
@@ -246,6 +257,16 @@ func isDigits(s string) bool {
 
 func (ix *Index) addColumn(ci int, c *srcCol, col arrow.Array, base int, mu *sync.Mutex) {
 	n := col.Len()
+	var ids []uint64
+	defer func() {
+		if len(ids) > 0 {
+			mu.Lock()
+			for _, h := range ids {
+				ix.ids[h] = uint8(ci)
+			}
+			mu.Unlock()
+		}
+	}()
 	if c.numeric {
 		for i := 0; i < n; i++ {
 			x := math.NaN()
@@ -277,7 +298,7 @@ func (ix *Index) addColumn(ci int, c *srcCol, col arrow.Array, base int, mu *syn
 			v = col.ValueStr(i)
 		}
 		if c.isID {
-			ix.addIdentifier(ci, v, mu)
+			ids = append(ids, ix.hash(canon(v)))
 			continue
 		}
 		row := uint32(base + i)
@@ -306,8 +327,63 @@ func (ix *Index) addColumn(ci int, c *srcCol, col arrow.Array, base int, mu *syn
 	}
 }
 
-// addIdentifier records the value and its unsalted digests.
-func (ix *Index) addIdentifier(ci int, v string, mu *sync.Mutex) {
+// buildDigests reads the identifier columns of the source again and
+// records the keyed hash of every unsalted MD5, SHA-1 and SHA-256 of each
+// value (as written, normalised, lower-cased).
+func (ix *Index) buildDigests() {
+	ix.digests = map[uint64]digestRef{}
+	var idCols []int
+	for i, c := range ix.cols {
+		if c.isID {
+			idCols = append(idCols, i)
+		}
+	}
+	if len(idCols) == 0 {
+		return
+	}
+	var mu sync.Mutex
+	ix.digestErr = dataset.Stream(context.Background(), ix.source, dataset.Options{StringColumns: ix.stringColumns()}, func(r dataset.Reader, _ dataset.Format) error {
+		for r.Next() {
+			rec := r.Record()
+			var wg sync.WaitGroup
+			for _, ci := range idCols {
+				col := rec.Column(ci)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					local := make(map[uint64]digestRef, col.Len()*3)
+					for i := 0; i < col.Len(); i++ {
+						if col.IsNull(i) {
+							continue
+						}
+						ix.digestsOf(col.ValueStr(i), uint8(ci), local)
+					}
+					mu.Lock()
+					for h, d := range local {
+						ix.digests[h] = d
+					}
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+		}
+		return r.Err()
+	})
+}
+
+// stringColumns names the source's text columns, so that a second read
+// infers the same types.
+func (ix *Index) stringColumns() map[string]bool {
+	m := map[string]bool{}
+	for _, c := range ix.cols {
+		if !c.numeric {
+			m[c.name] = true
+		}
+	}
+	return m
+}
+
+func (ix *Index) digestsOf(v string, ci uint8, into map[uint64]digestRef) {
 	forms := []string{v}
 	if n := pii.Normalize(v); n != v {
 		forms = append(forms, n)
@@ -315,24 +391,14 @@ func (ix *Index) addIdentifier(ci int, v string, mu *sync.Mutex) {
 	if l := strings.ToLower(v); l != v {
 		forms = append(forms, l)
 	}
-	type entry struct {
-		h    uint64
-		algo string
-	}
-	var ds []entry
 	for _, f := range forms {
 		m := md5.Sum([]byte(f))
 		s1 := sha1.Sum([]byte(f))
 		s2 := sha256.Sum256([]byte(f))
-		ds = append(ds, entry{maphash.Bytes(ix.seed, m[:]), "md5"}, entry{maphash.Bytes(ix.seed, s1[:]), "sha1"}, entry{maphash.Bytes(ix.seed, s2[:]), "sha256"})
+		into[maphash.Bytes(ix.seed, m[:])] = digestRef{col: ci, algo: 0}
+		into[maphash.Bytes(ix.seed, s1[:])] = digestRef{col: ci, algo: 1}
+		into[maphash.Bytes(ix.seed, s2[:])] = digestRef{col: ci, algo: 2}
 	}
-	h := ix.hash(canon(v))
-	mu.Lock()
-	ix.ids[h] = ci
-	for _, d := range ds {
-		ix.digests[d.h] = digestRef{col: ci, algo: d.algo}
-	}
-	mu.Unlock()
 }
 
 // identifier reports the source column whose raw value equals s.
@@ -342,11 +408,12 @@ func (ix *Index) identifier(s string) (int, bool) {
 		return 0, false
 	}
 	ci, ok := ix.ids[ix.hash(c)]
-	return ci, ok
+	return int(ci), ok
 }
 
 // digest reports the identifier column whose value has this digest.
 func (ix *Index) digest(b []byte) (digestRef, bool) {
+	ix.digestOnce.Do(ix.buildDigests)
 	d, ok := ix.digests[maphash.Bytes(ix.seed, b)]
 	return d, ok
 }

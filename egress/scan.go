@@ -187,14 +187,14 @@ func (s *scanner) encoded(table, column, where, tok string) bool {
 		if b, err := hex.DecodeString(tok); err == nil {
 			raw = b
 			if d, ok := ix.digest(b); ok {
-				return report(d.col, "unsalted "+d.algo+" (hex)")
+				return report(int(d.col), "unsalted "+digestAlgos[d.algo]+" (hex)")
 			}
 		}
 	}
 	if b := decodeBase64(tok); b != nil {
 		if len(b) == 16 || len(b) == 20 || len(b) == 32 {
 			if d, ok := ix.digest(b); ok {
-				return report(d.col, "unsalted "+d.algo+" (base64)")
+				return report(int(d.col), "unsalted "+digestAlgos[d.algo]+" (base64)")
 			}
 		}
 		if utf8.Valid(b) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -43,6 +44,7 @@ func newEgressCheckCmd() *cobra.Command {
 	var (
 		source, classes, policyDir, output, record, scenario string
 		released                                             []string
+		verbose                                              bool
 	)
 	c := &cobra.Command{
 		Use:   "check --source FILE [--classes FILE] [--released PATH]... [--policy DIR] [-o text|json] PRODUCT...",
@@ -102,20 +104,26 @@ Exit code: 0 every product allowed; 3 at least one needs review and none is deni
 				}
 				clsName = classes
 			}
+			log := (&runtimeFlags{verbose: verbose}).logger(c.ErrOrStderr())
+			start := time.Now()
 			ix, err := egress.BuildIndex(ctx, source, cls)
 			if err != nil {
 				return err
 			}
+			log.Info("index built", "source", source, "rows", ix.Rows(), "seconds", time.Since(start).Seconds())
 			gate := egress.NewGate(ix, pol).WithScenarioThresholds(scenarioTh)
 			if err := gate.AddReleased(ctx, released...); err != nil {
 				return err
 			}
 			rep := checkReport{Policy: pol.Version(), Source: checkSource{Path: source, Rows: ix.Rows(), Classes: clsName}}
 			for _, p := range args {
+				start := time.Now()
 				res, err := gate.Check(ctx, p)
 				if err != nil {
 					return err
 				}
+				log.Info("checked", "product", p, "rows", res.Product.Rows, "decision", res.Decision.Decision, "seconds", time.Since(start).Seconds(),
+					"parse_ms", res.Timing.ParseMS, "detect_ms", res.Timing.DetectMS, "policy_ms", res.Timing.PolicyMS)
 				rep.Results = append(rep.Results, res)
 				if record != "" {
 					if err := recordInput(record, res.Input); err != nil {
@@ -156,6 +164,7 @@ Exit code: 0 every product allowed; 3 at least one needs review and none is deni
 	f.StringVar(&scenario, "scenario-thresholds", "", "JSON file of thresholds the scenario asks for (can only tighten)")
 	f.StringVar(&record, "record-inputs", "", "directory to save each policy input to, for replay")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log timings to standard error")
 	return c
 }
 
