@@ -30,7 +30,7 @@ FUZZ_TARGETS := FuzzCSV FuzzTSV FuzzJSON FuzzJSONL FuzzMarkdown FuzzText FuzzPar
 fuzz: deps
 	@for f in $(FUZZ_TARGETS); do \
 		echo "fuzz: $$f for $(FUZZ_TIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZ_TIME) ./egress/ > .fuzz.log 2>&1 || { cat .fuzz.log; rm -f .fuzz.log; exit 1; }; \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZ_TIME) ./egress/ > .fuzz.log 2>&1 && tail -1 .fuzz.log || { cat .fuzz.log; rm -f .fuzz.log; exit 1; }; \
 	done; rm -f .fuzz.log
 
 ## policy-check: opa check --strict and opa test on the embedded policy.

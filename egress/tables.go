@@ -194,12 +194,10 @@ func (f *form) rowValues(rows int) ([]uint32, map[uint64]uint32) {
 // row-level.
 func (a *tableAnalysis) grouped(keys []keyCol, measures []*Column) bool {
 	ix, t := a.ix, a.t
-	// Which keys are quasi-identifying and which hold sensitive values.
-	var qi, sens []keyCol
+	// Which keys are quasi-identifying (the rest hold sensitive values).
+	var qi []keyCol
 	for _, k := range keys {
-		if k.form.col.class == dataset.Sensitive {
-			sens = append(sens, k)
-		} else {
+		if k.form.col.class != dataset.Sensitive {
 			qi = append(qi, k)
 		}
 	}
