@@ -147,23 +147,7 @@ func TestRoundTripFormats(t *testing.T) {
 
 func copyDataset(t *testing.T, src, dst string) {
 	t.Helper()
-	err := dataset.Stream(context.Background(), src, dataset.Options{}, func(r dataset.Reader, _ dataset.Format) error {
-		w, err := dataset.Create(dst, r.Schema())
-		if err != nil {
-			return err
-		}
-		defer w.Abort()
-		for r.Next() {
-			if err := w.Write(r.Record()); err != nil {
-				return err
-			}
-		}
-		if err := r.Err(); err != nil {
-			return err
-		}
-		return w.Commit()
-	})
-	if err != nil {
+	if err := dataset.Convert(context.Background(), src, dst); err != nil {
 		t.Fatalf("copy %s -> %s: %v", src, dst, err)
 	}
 }
@@ -207,22 +191,7 @@ func TestBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, tc.name+".out.arrow")
-			err := dataset.Stream(context.Background(), p, dataset.Options{}, func(r dataset.Reader, _ dataset.Format) error {
-				w, err := dataset.Create(out, r.Schema())
-				if err != nil {
-					return err
-				}
-				defer w.Abort()
-				for r.Next() {
-					if err := w.Write(r.Record()); err != nil {
-						return err
-					}
-				}
-				if err := r.Err(); err != nil {
-					return err
-				}
-				return w.Commit()
-			})
+			err := dataset.Convert(context.Background(), p, out)
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -128,4 +129,25 @@ func (b bufferedSeeker) Seek(offset int64, whence int) (int64, error) {
 		return 0, err
 	}
 	return b.f.Seek(offset, whence)
+}
+
+// Convert rewrites the dataset at src in the format of dst's extension,
+// streaming; nothing is left at dst on failure.
+func Convert(ctx context.Context, src, dst string) error {
+	return Stream(ctx, src, Options{}, func(r Reader, _ Format) error {
+		w, err := Create(dst, r.Schema())
+		if err != nil {
+			return err
+		}
+		defer w.Abort()
+		for r.Next() {
+			if err := w.Write(r.Record()); err != nil {
+				return err
+			}
+		}
+		if err := r.Err(); err != nil {
+			return err
+		}
+		return w.Commit()
+	})
 }
