@@ -59,7 +59,21 @@ type srcCol struct {
 	forms   []*form
 	nums    []float64 // numeric columns; NaN for nulls
 	isID    bool
+	// hashes caches, per distinct value, the keyed hash of every form (0:
+	// the form does not apply); it stops growing at maxCached values.
+	hashes map[string][]uint64
+
+	ranksOnce sync.Once
+	rankCache []float64
 }
+
+// ranks are the column's ranks (for rank correlation), computed once.
+func (c *srcCol) ranks() []float64 {
+	c.ranksOnce.Do(func() { c.rankCache = ranks(c.nums) })
+	return c.rankCache
+}
+
+const maxCached = 50000
 
 // form is a column or a derived view of it (year of a date, prefix of a
 // code, band of a number) with the rows of each value.
@@ -287,6 +301,17 @@ func (ix *Index) addColumn(ci int, c *srcCol, col arrow.Array, base int, mu *syn
 			c.nums = append(c.nums, x)
 		}
 	}
+	live := false
+	for _, f := range c.forms {
+		live = live || !f.dropped
+	}
+	if !live && !c.isID {
+		return // a column too varied to group by
+	}
+	pending := make([]map[uint64][]uint32, len(c.forms))
+	for fi := range pending {
+		pending[fi] = map[uint64][]uint32{}
+	}
 	for i := 0; i < n; i++ {
 		if col.IsNull(i) {
 			continue
@@ -302,27 +327,48 @@ func (ix *Index) addColumn(ci int, c *srcCol, col arrow.Array, base int, mu *syn
 			continue
 		}
 		row := uint32(base + i)
-		for _, f := range c.forms {
-			if f.dropped {
-				continue
-			}
-			key := v
-			if f.name != "value" {
-				if key = derive(f.name, v); key == "" {
-					continue
+		hs := c.hashes[v]
+		if hs == nil {
+			hs = make([]uint64, len(c.forms))
+			for fi, f := range c.forms {
+				key := v
+				if f.name != "value" {
+					key = derive(f.name, v)
+				}
+				if key != "" {
+					hs[fi] = ix.hash(canon(key))
 				}
 			}
-			h := ix.hash(canon(key))
+			if c.hashes == nil {
+				c.hashes = map[string][]uint64{}
+			}
+			if len(c.hashes) < maxCached {
+				c.hashes[strings.Clone(v)] = hs // v points into the batch
+			}
+		}
+		for fi, f := range c.forms {
+			if hs[fi] != 0 && !f.dropped {
+				pending[fi][hs[fi]] = append(pending[fi][hs[fi]], row)
+			}
+		}
+	}
+	// Rows arrive in order: adding them per value and batch is much cheaper
+	// than one at a time.
+	for fi, f := range c.forms {
+		for h, rows := range pending[fi] {
+			if f.dropped {
+				break
+			}
 			b := f.values[h]
 			if b == nil {
 				if len(f.values) >= maxDistinct {
 					f.dropped, f.values = true, nil
-					continue
+					break
 				}
 				b = roaring.New()
 				f.values[h] = b
 			}
-			b.Add(row)
+			b.AddMany(rows)
 		}
 	}
 }

@@ -20,6 +20,10 @@ type scanner struct {
 	ix       *Index
 	findings map[string]*Finding
 	order    []string
+	// clean remembers cell values of the current column that held nothing
+	// (columns repeat their values), up to maxCached of them.
+	clean    map[string]struct{}
+	cleanCol string
 }
 
 func newScanner(ix *Index) *scanner { return &scanner{ix: ix, findings: map[string]*Finding{}} }
@@ -51,13 +55,29 @@ func (s *scanner) cell(table, column string, row int, v string) {
 	if v == "" {
 		return
 	}
-	where := fmt.Sprintf("row %d", row+1)
-	if s.token(table, column, where, v) {
+	if key := table + "\x00" + column; key != s.cleanCol {
+		s.cleanCol, s.clean = key, map[string]struct{}{}
+	}
+	if _, ok := s.clean[v]; ok {
 		return
 	}
-	if strings.IndexFunc(v, splitter) >= 0 {
+	where := fmt.Sprintf("row %d", row+1)
+	before := s.found()
+	if !s.token(table, column, where, v) && strings.IndexFunc(v, splitter) >= 0 {
 		s.text(table, column, where, v)
 	}
+	if s.found() == before && len(s.clean) < maxCached {
+		s.clean[v] = struct{}{}
+	}
+}
+
+// found counts everything reported so far.
+func (s *scanner) found() int64 {
+	var n int64
+	for _, f := range s.findings {
+		n += f.Count
+	}
+	return n
 }
 
 // text checks every token of free text.

@@ -1,8 +1,10 @@
 package egress
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -526,12 +528,16 @@ func (a *tableAnalysis) affine(measures []*Column) {
 		if !ok || hasNaN(vals) {
 			continue
 		}
+		var own []float64 // the product column's ranks, computed once
 		for _, sc := range a.ix.cols {
 			if !sc.numeric || sc.isID || hasNaN(sc.nums) {
 				continue
 			}
+			if own == nil {
+				own = ranks(vals)
+			}
 			how := ""
-			if r := spearman(vals, sc.nums); math.Abs(r) > 0.9999 {
+			if r := pearson(own, sc.ranks()); math.Abs(r) > 0.9999 {
 				how = fmt.Sprintf("row by row a monotone function of %s (rank correlation %.4f)", sc.name, r)
 			} else if sortedAffine(vals, sc.nums, maxOf(tol)) {
 				how = fmt.Sprintf("an affine transform of %s (exact fit of the sorted values)", sc.name)
@@ -610,17 +616,12 @@ func maxOf(xs []float64) float64 {
 	return m
 }
 
-// spearman is the rank correlation of two aligned series.
-func spearman(a, b []float64) float64 {
-	return pearson(ranks(a), ranks(b))
-}
-
 func ranks(xs []float64) []float64 {
-	idx := make([]int, len(xs))
+	idx := make([]int32, len(xs))
 	for i := range idx {
-		idx[i] = i
+		idx[i] = int32(i)
 	}
-	sort.SliceStable(idx, func(i, j int) bool { return xs[idx[i]] < xs[idx[j]] })
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Compare(xs[a], xs[b]) })
 	r := make([]float64, len(xs))
 	for i := 0; i < len(idx); {
 		j := i
