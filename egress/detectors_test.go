@@ -416,3 +416,56 @@ func TestFileTypes(t *testing.T) {
 	}
 	expect(t, res, "deny", egress.DetFileSize)
 }
+
+// TestDifferencingRecordSets: a city count is released; a new table gives
+// the count of the city's large district only. The tables have different
+// keys and no count differs in a matching row, but as sets of source
+// records the two groups differ by the three people of the small district.
+func TestDifferencingRecordSets(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("id,district_code,income\n")
+	for i := 0; i < 503; i++ {
+		code := "410105"
+		if i%200 == 7 { // three people in a small district of the same city
+			code = "410102"
+		}
+		fmt.Fprintf(&b, "P%04d,%s,%d\n", i, code, 3000+i)
+	}
+	for i := 0; i < 400; i++ {
+		fmt.Fprintf(&b, "Q%04d,130105,%d\n", i, 3000+i)
+	}
+	src := filepath.Join(dir, "people.csv")
+	os.WriteFile(src, []byte(b.String()), 0o600)
+	cls, _ := dataset.ParseClasses("c.yaml", []byte("columns:\n  id: {class: identifier}\n  district_code: {class: quasi_identifier}\n  income: {class: sensitive}\n"))
+	ix, err := egress.BuildIndex(ctx, src, cls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := policy.Default(ctx)
+	released := filepath.Join(dir, "by_city.csv")
+	os.WriteFile(released, []byte("city,people\n4101,503\n1301,400\n"), 0o600)
+	product := filepath.Join(dir, "by_district.csv")
+	os.WriteFile(product, []byte("district_code,people\n410105,500\n130105,400\n"), 0o600)
+	g := egress.NewGate(ix, pol)
+	if err := g.AddReleased(ctx, released); err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.Check(ctx, product)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, fd := range res.Findings {
+		found = found || (fd.Detector == egress.DetDifferencing && fd.Kind == "record sets" && fd.Value == 3)
+	}
+	if !found || res.Decision.Decision != "deny" {
+		t.Errorf("want a record-set differencing finding of 3 and deny; got %s: %+v", res.Decision.Decision, res.Findings)
+	}
+	// Without the ledger the same table passes.
+	res, _ = egress.NewGate(ix, pol).Check(ctx, product)
+	if res.Decision.Decision != "allow" {
+		t.Errorf("without released products: %s %+v", res.Decision.Decision, res.Findings)
+	}
+}

@@ -6,18 +6,29 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/sluicehq/sluice/dataset"
 )
 
 // differencing compares a new table with tables already released from the
-// same source: where both have the same key columns and a count column of
-// the same name, a matched group whose count changed by less than the
-// threshold isolates those few records (a released table minus one person
-// gives that person's attribute).
-func differencing(th Thresholds, t *Table, released []*Product) []Finding {
-	var out []Finding
+// same source, two ways:
+//
+//   - as sets of source records: where the groups of both tables can be
+//     recovered from the source (their keys grounded, their counts equal to
+//     the recomputed group sizes, so no hidden filter), any new group that
+//     differs from a released one by fewer than the threshold of records
+//     isolates those records, whatever the tables' keys;
+//   - by counts: where both tables have the same key columns and a count
+//     column of the same name, a matched group whose count changed by less
+//     than the threshold (a released table minus one person gives that
+//     person's attribute).
+func differencing(ix *Index, th Thresholds, t *Table, released []*Product) []Finding {
+	out := differencingSets(ix, th, t, released)
 	newKeys, newCounts := splitKeyCounts(t)
 	if len(newKeys) == 0 || len(newCounts) == 0 {
-		return nil
+		return out
 	}
 	for _, rp := range released {
 		for _, rt := range rp.Tables {
@@ -125,4 +136,106 @@ func baseName(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// maxSetComparisons bounds the group pairs compared as record sets.
+const maxSetComparisons = 4_000_000
+
+// differencingSets compares recovered groups as sets of source rows.
+func differencingSets(ix *Index, th Thresholds, t *Table, released []*Product) []Finding {
+	if len(released) == 0 {
+		return nil
+	}
+	cur := recoverGroups(ix, t)
+	if len(cur) == 0 {
+		return nil
+	}
+	var out []Finding
+	for _, rp := range released {
+		for _, rt := range rp.Tables {
+			old := recoverGroups(ix, rt)
+			if len(old)*len(cur) > maxSetComparisons {
+				continue
+			}
+			small, minDiff := 0, math.MaxInt
+			for _, g := range cur {
+				for _, h := range old {
+					gc, hc := int(g.GetCardinality()), int(h.GetCardinality())
+					if d := gc - hc; d >= th.DiffMin || -d >= th.DiffMin {
+						continue
+					}
+					diff := int(roaring.AndNot(g, h).GetCardinality() + roaring.AndNot(h, g).GetCardinality())
+					if diff > 0 && diff < th.DiffMin {
+						small++
+						minDiff = min(minDiff, diff)
+					}
+				}
+			}
+			if small > 0 {
+				out = append(out, Finding{Detector: DetDifferencing, Severity: High, Table: t.Name, Kind: "record sets",
+					Location: fmt.Sprintf("released product %s", baseName(rp.Path)), Count: int64(small), Total: int64(len(cur)),
+					Value: float64(minDiff), Threshold: float64(th.DiffMin),
+					Message: fmt.Sprintf("%d groups, recovered as sets of source records, differ from a group of released product %s by fewer than %d records (smallest difference: %d): the difference isolates them",
+						small, baseName(rp.Path), th.DiffMin, minDiff)})
+			}
+		}
+	}
+	return out
+}
+
+// recoverGroups returns each row's group as the set of its source rows,
+// when the table's keys are grounded and a count column confirms the groups
+// (equal to the recovered sizes in every row); nil otherwise.
+func recoverGroups(ix *Index, t *Table) []*roaring.Bitmap {
+	if t.Rows == 0 || t.Rows > 100000 {
+		return nil
+	}
+	a := &tableAnalysis{ix: ix, t: t}
+	var keys []keyCol
+	var counts []*Column
+	for _, c := range t.Columns {
+		if integerColumn(c) && isCountColumn(c, nil) {
+			counts = append(counts, c)
+			continue
+		}
+		if numericColumn(c) && dataset.HasKeyword(c.Name, dataset.NameTokens(c.Name), measureWords) {
+			continue
+		}
+		if k, ok := a.ground(c); ok {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 || len(counts) == 0 {
+		return nil
+	}
+	groups := make([]*roaring.Bitmap, t.Rows)
+	for r := 0; r < t.Rows; r++ {
+		var g *roaring.Bitmap
+		for _, k := range keys {
+			b := k.form.values[ix.hash(canon(k.col.Values[r]))]
+			if b == nil {
+				return nil
+			}
+			if g == nil {
+				g = b.Clone()
+			} else {
+				g.And(b)
+			}
+		}
+		groups[r] = g
+	}
+	for _, c := range counts {
+		confirmed := true
+		for r, v := range c.Values {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || uint64(n) != groups[r].GetCardinality() {
+				confirmed = false
+				break
+			}
+		}
+		if confirmed {
+			return groups
+		}
+	}
+	return nil
 }

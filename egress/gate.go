@@ -176,7 +176,7 @@ func (g *Gate) detect(ctx context.Context, p *Product, th Thresholds) []Finding 
 			break
 		}
 		out = append(out, analyzeTable(g.ix, th, t)...)
-		out = append(out, differencing(th, t, g.released)...)
+		out = append(out, differencing(g.ix, th, t, g.released)...)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].Severity) > rank(out[j].Severity) })
 	if out == nil {
