@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/images"
 	"github.com/sluicehq/sluice/sandbox"
+	ctrd "github.com/sluicehq/sluice/sandbox/containerd"
 )
 
 func newImageCmd() *cobra.Command {
@@ -35,32 +36,26 @@ instant.`,
 		Example: "  sluice image build images/busybox\n  sluice image build images/python",
 		Args:    exactArgs(1, "one DIR"),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := outputFormat(output, "text", "json"); err != nil {
-				return err
-			}
-			exe, err := rf.executor(c)
-			if err != nil {
-				return err
-			}
-			defer exe.Close()
-			ctx := namespaced(c, exe.Namespace())
-			log := rf.logger(c.ErrOrStderr())
-			b, err := images.Ensure(ctx, exe.Client(), args[0], filepath.Join(rf.cacheDir, "images"), "overlayfs", log)
-			if err != nil {
-				if isDefinitionErr(err) {
-					return usageError{err}
+			return rf.withExecutor(c, output, func(exe *ctrd.Executor) error {
+				ctx := namespaced(c, exe.Namespace())
+				log := rf.logger(c.ErrOrStderr())
+				b, err := images.Ensure(ctx, exe.Client(), args[0], filepath.Join(rf.cacheDir, "images"), "overlayfs", log)
+				if err != nil {
+					if isDefinitionErr(err) {
+						return usageError{err}
+					}
+					return err
 				}
-				return err
-			}
-			if output == "json" {
-				return writeJSON(c.OutOrStdout(), b)
-			}
-			how := "built"
-			if b.Cached {
-				how = "cached"
-			}
-			fmt.Fprintf(c.OutOrStdout(), "%s %s %s\n", b.Name, b.Digest, how)
-			return nil
+				if output == "json" {
+					return writeJSON(c.OutOrStdout(), b)
+				}
+				how := "built"
+				if b.Cached {
+					how = "cached"
+				}
+				fmt.Fprintf(c.OutOrStdout(), "%s %s %s\n", b.Name, b.Digest, how)
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -75,25 +70,19 @@ func newImageImportCmd(rf *runtimeFlags) *cobra.Command {
 		Example: "  sluice image import python-pyarrow.oci.tar --name python-pyarrow",
 		Args:    exactArgs(1, "one TAR"),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := outputFormat(output, "text", "json"); err != nil {
-				return err
-			}
-			exe, err := rf.executor(c)
-			if err != nil {
-				return err
-			}
-			defer exe.Close()
-			imgs, err := images.Import(namespaced(c, exe.Namespace()), exe.Client(), args[0], name, "overlayfs")
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeJSON(c.OutOrStdout(), imgs)
-			}
-			for _, i := range imgs {
-				fmt.Fprintf(c.OutOrStdout(), "%s %s imported\n", i.Name, i.Digest)
-			}
-			return nil
+			return rf.withExecutor(c, output, func(exe *ctrd.Executor) error {
+				imgs, err := images.Import(namespaced(c, exe.Namespace()), exe.Client(), args[0], name, "overlayfs")
+				if err != nil {
+					return err
+				}
+				if output == "json" {
+					return writeJSON(c.OutOrStdout(), imgs)
+				}
+				for _, i := range imgs {
+					fmt.Fprintf(c.OutOrStdout(), "%s %s imported\n", i.Name, i.Digest)
+				}
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&name, "name", "", "image name when the tarball carries none")
@@ -108,30 +97,24 @@ func newImageListCmd(rf *runtimeFlags) *cobra.Command {
 		Short: "List imported images with their digests",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := outputFormat(output, "text", "json"); err != nil {
-				return err
-			}
-			exe, err := rf.executor(c)
-			if err != nil {
-				return err
-			}
-			defer exe.Close()
-			imgs, err := images.List(namespaced(c, exe.Namespace()), exe.Client())
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				if imgs == nil {
-					imgs = []images.Imported{}
+			return rf.withExecutor(c, output, func(exe *ctrd.Executor) error {
+				imgs, err := images.List(namespaced(c, exe.Namespace()), exe.Client())
+				if err != nil {
+					return err
 				}
-				return writeJSON(c.OutOrStdout(), imgs)
-			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tDIGEST\tSIZE")
-			for _, i := range imgs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", i.Name, i.Digest, sandbox.FormatBytes(i.Size))
-			}
-			return tw.Flush()
+				if output == "json" {
+					if imgs == nil {
+						imgs = []images.Imported{}
+					}
+					return writeJSON(c.OutOrStdout(), imgs)
+				}
+				tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tDIGEST\tSIZE")
+				for _, i := range imgs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", i.Name, i.Digest, sandbox.FormatBytes(i.Size))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")

@@ -47,6 +47,19 @@ func (f *runtimeFlags) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
+// withExecutor checks the -o value, connects to containerd and runs fn.
+func (f *runtimeFlags) withExecutor(c *cobra.Command, output string, fn func(*ctrd.Executor) error) error {
+	if err := outputFormat(output, "text", "json"); err != nil {
+		return err
+	}
+	exe, err := f.executor(c)
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
+	return fn(exe)
+}
+
 // executor connects to containerd, enabling gVisor when runsc is installed.
 func (f *runtimeFlags) executor(c *cobra.Command) (*ctrd.Executor, error) {
 	opts := []ctrd.Option{ctrd.WithNamespace(f.namespace)}
@@ -201,35 +214,29 @@ stopped (reason timeout), finished ones are collected into their quarantine
 directory; then containers, tasks, snapshots and workspaces are removed.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := outputFormat(output, "text", "json"); err != nil {
+			return rf.withExecutor(c, output, func(exe *ctrd.Executor) error {
+				runner, err := sandbox.NewRunner(exe, rf.stateDir, sandbox.WithLogger(rf.logger(c.ErrOrStderr())))
+				if err != nil {
+					return err
+				}
+				results, err := runner.Recover(c.Context())
+				if output == "json" {
+					if results == nil {
+						results = []*sandbox.Result{}
+					}
+					if werr := writeJSON(c.OutOrStdout(), results); werr != nil {
+						return werr
+					}
+				} else {
+					if len(results) == 0 {
+						fmt.Fprintln(c.OutOrStdout(), "nothing to recover")
+					}
+					for _, r := range results {
+						printResult(c.OutOrStdout(), r)
+					}
+				}
 				return err
-			}
-			exe, err := rf.executor(c)
-			if err != nil {
-				return err
-			}
-			defer exe.Close()
-			runner, err := sandbox.NewRunner(exe, rf.stateDir, sandbox.WithLogger(rf.logger(c.ErrOrStderr())))
-			if err != nil {
-				return err
-			}
-			results, err := runner.Recover(c.Context())
-			if output == "json" {
-				if results == nil {
-					results = []*sandbox.Result{}
-				}
-				if werr := writeJSON(c.OutOrStdout(), results); werr != nil {
-					return werr
-				}
-			} else {
-				if len(results) == 0 {
-					fmt.Fprintln(c.OutOrStdout(), "nothing to recover")
-				}
-				for _, r := range results {
-					printResult(c.OutOrStdout(), r)
-				}
-			}
-			return err
+			})
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
