@@ -91,7 +91,12 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 	if err := job.Validate(); err != nil {
 		return nil, err
 	}
-	lim, err := job.Limits.Resolve(r.defaults, r.max)
+	def := r.defaults
+	if job.Runtime == RuntimeGVisor {
+		// gVisor's own threads count against the pids limit.
+		def.Pids = max(def.Pids, GVisorMinPids)
+	}
+	lim, err := job.Limits.Resolve(def, r.max)
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,10 @@ type Limits struct {
 	TmpBytes    int64         `json:"tmp_bytes"`    // size of /tmp
 }
 
+// GVisorMinPids is the default pids limit of gVisor jobs: the sandbox's own
+// threads count against it.
+const GVisorMinPids = 1024
+
 // DefaultLimits apply when a job asks for nothing.
 var DefaultLimits = Limits{
 	Memory:      1 << 30,

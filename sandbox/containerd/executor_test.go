@@ -192,7 +192,7 @@ func TestIsolationGVisor(t *testing.T) {
 	code := t.TempDir()
 	os.WriteFile(filepath.Join(code, "check.sh"), []byte(isolationScript), 0o644)
 	res, _ := run(t, e, sandbox.Job{ID: "iso-gvisor", Image: "busybox", Runtime: sandbox.RuntimeGVisor, Code: code,
-		Command: []string{"sh", "/code/check.sh"}, Limits: sandbox.Limits{Pids: 1024}})
+		Command: []string{"sh", "/code/check.sh"}}) // pids default to sandbox.GVisorMinPids
 	if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 {
 		out, _ := os.ReadFile(res.Stderr)
 		t.Fatalf("job ended %s/%d: %s %s", res.Reason, res.ExitCode, res.Error, out)
