@@ -2,6 +2,7 @@ package egress_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,19 @@ type caseSpec struct {
 // TestCorpus runs every labelled case of the shared egress corpus through
 // the gate with the default policy: allow cases must be allowed with no
 // finding above informational severity; block cases denied or sent to review.
+// Each case runs as labelled (with the classification file when the case
+// says so) and once more with the classification inferred from the source.
 func TestCorpus(t *testing.T) {
+	for _, inferred := range []bool{false, true} {
+		name := "as-labelled"
+		if inferred {
+			name = "classes-inferred"
+		}
+		t.Run(name, func(t *testing.T) { corpusCases(t, inferred) })
+	}
+}
+
+func corpusCases(t *testing.T, inferred bool) {
 	ctx := context.Background()
 	pol, err := policy.Default(ctx)
 	if err != nil {
@@ -52,11 +65,11 @@ func TestCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			src := filepath.Join(corpus, "sources", spec.Source+".csv")
-			key := src + "|" + spec.Classes
+			key := fmt.Sprintf("%s|%s|%v", src, spec.Classes, inferred)
 			ix := indexes[key]
 			if ix == nil {
 				var cls *dataset.Classes
-				if spec.Classes == "yes" || spec.Classes == "true" {
+				if (spec.Classes == "yes" || spec.Classes == "true") && !inferred {
 					if cls, err = dataset.LoadClasses(filepath.Join(corpus, "sources", spec.Source+".classes.yaml")); err != nil {
 						t.Fatal(err)
 					}
