@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -467,5 +468,29 @@ func TestDifferencingRecordSets(t *testing.T) {
 	res, _ = egress.NewGate(ix, pol).Check(ctx, product)
 	if res.Decision.Decision != "allow" {
 		t.Errorf("without released products: %s %+v", res.Decision.Decision, res.Findings)
+	}
+}
+
+// TestFindingsNeverCarryValues: column names and JSON keys are the
+// analyst's; when they are raw identifiers, findings name them redacted.
+func TestFindingsNeverCarryValues(t *testing.T) {
+	f := setup(t)
+	ids, phones := f.values("person_id"), f.values("phone")
+	products := map[string]string{
+		"cols.csv":  ids[0] + "," + phones[0] + "\n1,2\n3,4\n",
+		"keys.json": `{"` + ids[1] + `": {"` + phones[1] + `": [1, 2]}}`,
+		"rows.csv":  "district," + ids[2] + "\n" + f.rows[1][f.col["district"]] + ",1\n",
+	}
+	finder := leakcheck.New(append(ids, phones...))
+	for name, content := range products {
+		res := f.check(t, f.write(t, name, content))
+		if res.Decision.Decision != "deny" {
+			t.Errorf("%s: %s", name, res.Decision.Decision)
+		}
+		doc, _ := json.Marshal(res)
+		in, _ := json.Marshal(res.Input)
+		if n := finder.Count(append(doc, in...)); n > 0 {
+			t.Errorf("%s: result or policy input carries %d raw values:\n%s", name, n, doc)
+		}
 	}
 }

@@ -178,6 +178,7 @@ func (g *Gate) detect(ctx context.Context, p *Product, th Thresholds) []Finding 
 		out = append(out, analyzeTable(g.ix, th, t)...)
 		out = append(out, differencing(g.ix, th, t, g.released)...)
 	}
+	sc.scrub(out)
 	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].Severity) > rank(out[j].Severity) })
 	if out == nil {
 		out = []Finding{}

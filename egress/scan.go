@@ -24,6 +24,41 @@ type scanner struct {
 	// (columns repeat their values), up to maxCached of them.
 	clean    map[string]struct{}
 	cleanCol string
+	// secrets are the tokens that matched (raw values, encodings, PII):
+	// product column names and JSON keys can be such tokens, so findings
+	// are scrubbed of them before they leave the gate.
+	secrets map[string]struct{}
+}
+
+const maxSecrets = 100000
+
+func (s *scanner) secret(tok string) {
+	if s.secrets == nil {
+		s.secrets = map[string]struct{}{}
+	}
+	if len(s.secrets) < maxSecrets {
+		s.secrets[tok] = struct{}{}
+	}
+}
+
+// scrub replaces every matched token in the findings' text fields.
+func (s *scanner) scrub(fs []Finding) {
+	if len(s.secrets) == 0 {
+		return
+	}
+	for i := range fs {
+		f := &fs[i]
+		for _, p := range []*string{&f.Table, &f.Column, &f.Location, &f.SourceColumn, &f.Message} {
+			if *p == "" {
+				continue
+			}
+			for tok := range s.secrets {
+				if strings.Contains(*p, tok) {
+					*p = strings.ReplaceAll(*p, tok, "[redacted]")
+				}
+			}
+		}
+	}
 }
 
 func newScanner(ix *Index) *scanner { return &scanner{ix: ix, findings: map[string]*Finding{}} }
@@ -152,10 +187,12 @@ func (s *scanner) token(table, column, where, tok string) bool {
 	ix := s.ix
 	if ci, ok := ix.identifier(tok); ok {
 		c := ix.cols[ci]
+		s.secret(tok)
 		s.add(DetRawValue, High, table, column, where, c.name, string(c.kind), fmt.Sprintf("raw values of identifier column %s", c.name))
 		return true
 	}
 	if isPseudonym(tok) {
+		s.secret(tok)
 		s.add(DetPseudonym, High, table, column, where, "", "pseudonym", "masking pseudonyms: they link records to the masked data")
 		return true
 	}
@@ -163,9 +200,11 @@ func (s *scanner) token(table, column, where, tok string) bool {
 		return false
 	}
 	if s.encoded(table, column, where, tok) {
+		s.secret(tok)
 		return true
 	}
 	if k := strongPII(tok); k != "" {
+		s.secret(tok)
 		s.add(DetPIIPattern, High, table, column, where, "", string(k), fmt.Sprintf("structurally valid %s values", k))
 		return true
 	}
@@ -274,6 +313,7 @@ func (s *scanner) han(table, column, where, run string) {
 			sub := string(rs[i : i+n])
 			if ci, ok := s.ix.identifier(sub); ok && pii.IsPersonName(sub) {
 				c := s.ix.cols[ci]
+				s.secret(sub)
 				s.add(DetRawValue, High, table, column, where, c.name, string(c.kind), fmt.Sprintf("raw values of identifier column %s inside text", c.name))
 			}
 		}
