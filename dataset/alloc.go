@@ -12,8 +12,7 @@ import (
 // is a panic that the readers turn into an input error.
 type boundedAllocator struct {
 	memory.Allocator
-	max  int
-	path string
+	max int
 }
 
 // allocLimit is the largest buffer a file of this size may need: generous

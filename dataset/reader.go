@@ -63,7 +63,7 @@ func Open(ctx context.Context, path string, opts Options) (Reader, Format, error
 	}
 	opts = opts.withDefaults()
 	if fi, err := os.Stat(path); err == nil {
-		opts.Alloc = &boundedAllocator{Allocator: opts.Alloc, max: allocLimit(fi.Size()), path: path}
+		opts.Alloc = &boundedAllocator{Allocator: opts.Alloc, max: allocLimit(fi.Size())}
 	}
 	var r Reader
 	switch format {

@@ -210,7 +210,7 @@ func hardenedSpec(inst *sandbox.Instance) []oci.SpecOpts {
 		oci.WithoutRunMount,
 		oci.WithMounts(mounts),
 		seccomp.WithDefaultProfile(),
-		withNoRlimitOverride,
+		requireMaskedPaths,
 	}
 	if len(job.Command) > 0 {
 		opts = append(opts, oci.WithProcessArgs(job.Command...))
@@ -226,9 +226,8 @@ func withNoAdditionalGIDs(_ context.Context, _ oci.Client, _ *containers.Contain
 	return nil
 }
 
-// withNoRlimitOverride keeps the default spec's RLIMIT_NOFILE and checks the
-// masked paths are still in place (the default spec sets them).
-func withNoRlimitOverride(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+// requireMaskedPaths refuses a spec that lost the default masked /proc paths.
+func requireMaskedPaths(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 	if s.Linux == nil || len(s.Linux.MaskedPaths) == 0 {
 		return errors.New("spec lost its masked /proc paths")
 	}
@@ -568,10 +567,9 @@ func (e *Executor) List(ctx context.Context) ([]string, error) {
 // cappedFile appends to a file up to a limit and silently drops the rest,
 // so that a chatty job cannot fill the disk or block on its pipe.
 type cappedFile struct {
-	mu        sync.Mutex
-	f         *os.File
-	left      int64
-	Truncated bool
+	mu   sync.Mutex
+	f    *os.File
+	left int64
 }
 
 func openCapped(path string, limit int64) (*cappedFile, error) {
@@ -592,7 +590,6 @@ func (c *cappedFile) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	n := int64(len(p))
 	if n > c.left {
-		c.Truncated = true
 		if c.left <= 0 {
 			return len(p), nil
 		}
