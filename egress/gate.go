@@ -11,12 +11,14 @@ import (
 	"github.com/sluicehq/sluice/policy"
 )
 
-// Gate checks products against one source.
+// Gate checks products against one source, one product at a time. The
+// index may be shared by several gates.
 type Gate struct {
 	ix       *Index
 	policy   *policy.Engine
 	released []*Product
 	scenario map[string]any // scenario thresholds (may only tighten)
+	th       *Thresholds    // effective thresholds, asked of the policy once
 }
 
 // NewGate returns a gate over a source index and a policy.
@@ -25,8 +27,25 @@ func NewGate(ix *Index, p *policy.Engine) *Gate { return &Gate{ix: ix, policy: p
 // WithScenarioThresholds sets thresholds a scenario asks for; the policy
 // keeps the stricter of them and the platform's.
 func (g *Gate) WithScenarioThresholds(th map[string]any) *Gate {
-	g.scenario = th
+	g.scenario, g.th = th, nil
 	return g
+}
+
+// thresholds asks the policy for the effective thresholds, once per gate.
+func (g *Gate) thresholds(ctx context.Context) (Thresholds, error) {
+	if g.th == nil {
+		base := map[string]any{}
+		if g.scenario != nil {
+			base["scenario"] = map[string]any{"thresholds": g.scenario}
+		}
+		m, err := g.policy.Thresholds(ctx, base)
+		if err != nil {
+			return Thresholds{}, err
+		}
+		th := ThresholdsFrom(m)
+		g.th = &th
+	}
+	return *g.th, nil
 }
 
 // AddReleased parses products already released from the same source (files
@@ -100,15 +119,10 @@ func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds())
 
 // Check parses a product, runs every detector and asks the policy.
 func (g *Gate) Check(ctx context.Context, path string) (*Result, error) {
-	base := map[string]any{}
-	if g.scenario != nil {
-		base["scenario"] = map[string]any{"thresholds": g.scenario}
-	}
-	thm, err := g.policy.Thresholds(ctx, base)
+	th, err := g.thresholds(ctx)
 	if err != nil {
 		return nil, err
 	}
-	th := ThresholdsFrom(thm)
 	var timing Timing
 	start := time.Now()
 	prod, err := Parse(ctx, path, ParseOptions{MaxBytes: th.MaxFileBytes, MaxRows: int(th.MaxRows)})

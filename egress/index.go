@@ -82,6 +82,11 @@ type form struct {
 	name    string // "value", "year", "month", "prefix2", "prefix4", "band10", …
 	values  map[uint64]*roaring.Bitmap
 	dropped bool
+
+	// rowValues, computed on first use as a key and kept: every row's value.
+	rowsOnce sync.Once
+	rowIDs   []uint32
+	rowMap   map[uint64]uint32
 }
 
 func (f *form) label() string {

@@ -70,12 +70,27 @@ type Table struct {
 	Name    string
 	Columns []*Column
 	Rows    int
+
+	groups *recovered // memo of recoverGroups (released tables are compared with every product)
 }
 
-// Column is one column of a table; "" is a missing value.
+// Column is one column of a table; "" is a missing value. What the
+// detectors derive from a column (its numbers, its grounding in the
+// source) is computed once and kept with it; a table is analysed against
+// one index only, by one goroutine at a time.
 type Column struct {
 	Name   string
 	Values []string
+
+	parsed   *parsedColumn
+	grounded *keyCol // nil until grounded; form nil when it could not be
+}
+
+// parsedColumn is a column read as numbers.
+type parsedColumn struct {
+	vals, tol []float64
+	numeric   bool // every non-empty value is a number, and there is one
+	integer   bool // …and every one is written as an integer
 }
 
 func (t *Table) column(name string) *Column {
@@ -451,15 +466,24 @@ func jsonCell(v any) string {
 	return string(b)
 }
 
-func (p *Product) parseJSONL(path string, opts ParseOptions) {
+// lines opens a product for reading line by line (lines up to 16 MiB).
+func (p *Product) lines(path string) (*bufio.Scanner, func(), bool) {
 	f, err := os.Open(path)
 	if err != nil {
 		p.fail("cannot open: %v", err)
-		return
+		return nil, nil, false
 	}
-	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	return sc, func() { f.Close() }, true
+}
+
+func (p *Product) parseJSONL(path string, opts ParseOptions) {
+	sc, done, ok := p.lines(path)
+	if !ok {
+		return
+	}
+	defer done()
 	var rows []any
 	line := 0
 	for sc.Scan() {
@@ -494,14 +518,11 @@ func (p *Product) parseJSONL(path string, opts ParseOptions) {
 
 // parseText keeps every line as text; Markdown pipe tables become tables.
 func (p *Product) parseText(path string, markdown bool, opts ParseOptions) {
-	f, err := os.Open(path)
-	if err != nil {
-		p.fail("cannot open: %v", err)
+	sc, done, ok := p.lines(path)
+	if !ok {
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	defer done()
 	line := 0
 	var pipe []string
 	flush := func() {

@@ -24,6 +24,7 @@ type scanner struct {
 	// (columns repeat their values), up to maxCached of them.
 	clean    map[string]struct{}
 	cleanCol string
+	reported int64 // everything reported so far
 	// secrets are the tokens that matched (raw values, encodings, PII):
 	// product column names and JSON keys can be such tokens, so findings
 	// are scrubbed of them before they leave the gate.
@@ -72,6 +73,7 @@ func (s *scanner) add(det string, sev Severity, table, column, where, srcCol, ki
 		s.order = append(s.order, key)
 	}
 	f.Count++
+	s.reported++
 }
 
 func (s *scanner) results() []Finding {
@@ -97,22 +99,13 @@ func (s *scanner) cell(table, column string, row int, v string) {
 		return
 	}
 	where := fmt.Sprintf("row %d", row+1)
-	before := s.found()
+	before := s.reported
 	if !s.token(table, column, where, v) && strings.IndexFunc(v, splitter) >= 0 {
 		s.text(table, column, where, v)
 	}
-	if s.found() == before && len(s.clean) < maxCached {
+	if s.reported == before && len(s.clean) < maxCached {
 		s.clean[v] = struct{}{}
 	}
-}
-
-// found counts everything reported so far.
-func (s *scanner) found() int64 {
-	var n int64
-	for _, f := range s.findings {
-		n += f.Count
-	}
-	return n
 }
 
 // text checks every token of free text.

@@ -140,17 +140,26 @@ func analyzeTable(ix *Index, th Thresholds, t *Table) []Finding {
 // ground finds the source column (or derived form) whose values a product
 // column takes: at least 90% of its distinct values must occur there.
 func (a *tableAnalysis) ground(c *Column) (keyCol, bool) {
+	if c.grounded == nil {
+		k := a.groundColumn(c)
+		c.grounded = &k
+	}
+	k := *c.grounded
+	return k, k.form != nil && k.overlap >= 0.9
+}
+
+func (a *tableAnalysis) groundColumn(c *Column) keyCol {
 	distinct := map[uint64]struct{}{}
 	for _, v := range c.Values {
 		if cv := canon(v); cv != "" {
 			distinct[a.ix.hash(cv)] = struct{}{}
 			if len(distinct) > maxDistinct {
-				return keyCol{}, false
+				return keyCol{}
 			}
 		}
 	}
 	if len(distinct) == 0 {
-		return keyCol{}, false
+		return keyCol{}
 	}
 	var best keyCol
 	for _, sc := range a.ix.cols {
@@ -170,12 +179,17 @@ func (a *tableAnalysis) ground(c *Column) (keyCol, bool) {
 			}
 		}
 	}
-	return best, best.form != nil && best.overlap >= 0.9
+	return best
 }
 
 // rowValues maps every source row to the index of its value in a form
 // (0 for none).
 func (f *form) rowValues(rows int) ([]uint32, map[uint64]uint32) {
+	f.rowsOnce.Do(func() { f.rowIDs, f.rowMap = f.buildRowValues(rows) })
+	return f.rowIDs, f.rowMap
+}
+
+func (f *form) buildRowValues(rows int) ([]uint32, map[uint64]uint32) {
 	ids := make([]uint32, rows)
 	byHash := make(map[uint64]uint32, len(f.values))
 	next := uint32(1)
@@ -551,51 +565,52 @@ func (a *tableAnalysis) affine(measures []*Column) {
 	}
 }
 
-// numbers parses a column; tol is half a unit of the last decimal shown.
-func numbers(c *Column) ([]float64, []float64, bool) {
-	vals := make([]float64, len(c.Values))
-	tol := make([]float64, len(c.Values))
+// parse reads a column as numbers, once; tol is half a unit of the last
+// decimal shown.
+func (c *Column) parse() *parsedColumn {
+	if c.parsed != nil {
+		return c.parsed
+	}
+	p := &parsedColumn{vals: make([]float64, len(c.Values)), tol: make([]float64, len(c.Values)), integer: true}
+	c.parsed = p
 	n := 0
 	for i, v := range c.Values {
 		v = strings.TrimSpace(v)
 		if v == "" {
-			vals[i] = math.NaN()
+			p.vals[i] = math.NaN()
 			continue
 		}
 		x, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return nil, nil, false
+			p.vals, p.tol, p.integer = nil, nil, false
+			return p
 		}
-		vals[i] = x
+		if p.integer {
+			_, aerr := strconv.Atoi(v)
+			p.integer = aerr == nil
+		}
+		p.vals[i] = x
 		dec := 0
 		if d := strings.IndexByte(v, '.'); d >= 0 && !strings.ContainsAny(v, "eE") {
 			dec = len(v) - d - 1
 		}
-		tol[i] = 0.5*math.Pow10(-dec) + 1e-9*math.Abs(x)
+		p.tol[i] = 0.5*math.Pow10(-dec) + 1e-9*math.Abs(x)
 		n++
 	}
-	return vals, tol, n > 0
+	p.numeric = n > 0
+	p.integer = p.integer && p.numeric
+	return p
 }
 
-func numericColumn(c *Column) bool {
-	_, _, ok := numbers(c)
-	return ok
+// numbers returns the column's values and tolerances, if it is numeric.
+func numbers(c *Column) ([]float64, []float64, bool) {
+	p := c.parse()
+	return p.vals, p.tol, p.numeric
 }
 
-func integerColumn(c *Column) bool {
-	n := 0
-	for _, v := range c.Values {
-		v = strings.TrimSpace(v)
-		if v == "" {
-			continue
-		}
-		if _, err := strconv.Atoi(v); err != nil {
-			return false
-		}
-		n++
-	}
-	return n > 0
-}
+func numericColumn(c *Column) bool { return c.parse().numeric }
+
+func integerColumn(c *Column) bool { return c.parse().integer }
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
