@@ -20,23 +20,36 @@ const maxSchemaDepth = 64
 
 var errCorruptIPC = errors.New("corrupt Arrow metadata")
 
+// openForCheck opens a file for a metadata check and returns its size.
+func openForCheck(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+// corruptOnPanic turns a panic of the flatbuffers accessors (out-of-range
+// offsets) into errCorruptIPC.
+func corruptOnPanic(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %v", errCorruptIPC, r)
+	}
+}
+
 // checkArrowFile validates the footer of an Arrow IPC file.
 func checkArrowFile(path string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", errCorruptIPC, r)
-		}
-	}()
-	f, err := os.Open(path)
+	defer corruptOnPanic(&err)
+	f, size, err := openForCheck(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	size := fi.Size()
 	if size < 16 {
 		return fmt.Errorf("%w: file too short", errCorruptIPC)
 	}
@@ -56,12 +69,12 @@ func checkArrowFile(path string) (err error) {
 		return err
 	}
 	footer := rootTable(buf)
-	if schema, ok := subTable(footer, 1); ok {
-		if err := checkSchema(schema, 0); err != nil {
-			return err
-		}
-	} else {
+	schema, ok := subTable(footer, 1)
+	if !ok {
 		return fmt.Errorf("%w: footer has no schema", errCorruptIPC)
+	}
+	if err := checkSchema(schema, 0); err != nil {
+		return err
 	}
 	for _, field := range []int{2, 3} { // dictionaries, record batches: vectors of 24-byte blocks
 		if err := checkVector(footer, field, 24); err != nil {
@@ -72,37 +85,24 @@ func checkArrowFile(path string) (err error) {
 }
 
 // checkArrowStream validates the schema message that opens a stream.
-func checkArrowStream(path string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", errCorruptIPC, r)
-		}
-	}()
-	f, err := os.Open(path)
+func checkArrowStream(path string) error {
+	f, size, err := openForCheck(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	head := make([]byte, min(fi.Size(), 1<<20))
+	head := make([]byte, min(size, 1<<20))
 	if _, err := io.ReadFull(f, head); err != nil {
 		return fmt.Errorf("%w: stream too short", errCorruptIPC)
 	}
-	return checkSchemaMessage(head, fi.Size())
+	return checkSchemaMessage(head, size)
 }
 
 // checkSchemaMessage validates an encapsulated IPC schema message (the
 // start of a stream, or the ARROW:schema that Parquet files carry). size is
 // how many bytes the message may span.
 func checkSchemaMessage(b []byte, size int64) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", errCorruptIPC, r)
-		}
-	}()
+	defer corruptOnPanic(&err)
 	if len(b) < 8 {
 		return fmt.Errorf("%w: too short", errCorruptIPC)
 	}

@@ -139,6 +139,12 @@ func Inspect(ctx context.Context, path string, opts Options) (*Profile, error) {
 	return prof, err
 }
 
+// stringArray is what *array.String and *array.LargeString have in common.
+type stringArray interface {
+	arrow.Array
+	Value(int) string
+}
+
 func (s *columnStats) observe(seed maphash.Seed, col arrow.Array) {
 	s.nulls += int64(col.NullN())
 	var buf [8]byte
@@ -147,16 +153,7 @@ func (s *columnStats) observe(seed maphash.Seed, col arrow.Array) {
 		s.hll.InsertHash(maphash.Bytes(seed, buf[:]))
 	}
 	switch a := col.(type) {
-	case *array.String:
-		for i := 0; i < a.Len(); i++ {
-			if a.IsNull(i) {
-				continue
-			}
-			v := a.Value(i)
-			s.hll.InsertHash(maphash.String(seed, v))
-			s.detect(v)
-		}
-	case *array.LargeString:
+	case stringArray:
 		for i := 0; i < a.Len(); i++ {
 			if a.IsNull(i) {
 				continue
