@@ -131,23 +131,48 @@ func (b bufferedSeeker) Seek(offset int64, whence int) (int64, error) {
 	return b.f.Seek(offset, whence)
 }
 
-// Convert rewrites the dataset at src in the format of dst's extension,
-// streaming; nothing is left at dst on failure.
-func Convert(ctx context.Context, src, dst string) error {
-	return Stream(ctx, src, Options{}, func(r Reader, _ Format) error {
-		w, err := Create(dst, r.Schema())
-		if err != nil {
-			return err
-		}
-		defer w.Abort()
-		for r.Next() {
-			if err := w.Write(r.Record()); err != nil {
+// Convert rewrites the dataset at src into each of dsts, in the format of
+// each one's extension, in one streaming pass. It returns the schema and the
+// row count; nothing is left at any dst on failure.
+func Convert(ctx context.Context, src string, dsts ...string) (*arrow.Schema, int64, error) {
+	var schema *arrow.Schema
+	var rows int64
+	err := Stream(ctx, src, Options{}, func(r Reader, _ Format) error {
+		schema, rows = r.Schema(), 0
+		var ws []*Writer
+		defer func() {
+			for _, w := range ws {
+				w.Abort()
+			}
+		}()
+		for _, dst := range dsts {
+			w, err := Create(dst, schema)
+			if err != nil {
 				return err
+			}
+			ws = append(ws, w)
+		}
+		for r.Next() {
+			rec := r.Record()
+			rows += rec.NumRows()
+			for _, w := range ws {
+				if err := w.Write(rec); err != nil {
+					return err
+				}
 			}
 		}
 		if err := r.Err(); err != nil {
 			return err
 		}
-		return w.Commit()
+		for _, w := range ws {
+			if err := w.Commit(); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return schema, rows, nil
 }

@@ -114,53 +114,22 @@ func materializeInputs(ctx context.Context, dir string, inputs []Input) error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		md := ManifestDataset{Name: in.Name, Files: InputFormats}
-		err := dataset.Stream(ctx, in.Path, dataset.Options{}, func(r dataset.Reader, _ dataset.Format) error {
-			md.Rows = 0
-			schema := r.Schema()
-			md.Columns = md.Columns[:0]
-			for _, f := range schema.Fields() {
-				md.Columns = append(md.Columns, ManifestColumn{Name: f.Name, Type: f.Type.String()})
-			}
-			md.Masking = nil
-			if v, ok := schema.Metadata().GetValue(mask.MetadataKey); ok {
-				json.Unmarshal([]byte(v), &md.Masking)
-			}
-			var ws []*dataset.Writer
-			defer func() {
-				for _, w := range ws {
-					w.Abort()
-				}
-			}()
-			for _, name := range InputFormats {
-				w, err := dataset.Create(filepath.Join(d, name), schema)
-				if err != nil {
-					return err
-				}
-				ws = append(ws, w)
-			}
-			for r.Next() {
-				rec := r.Record()
-				md.Rows += rec.NumRows()
-				for _, w := range ws {
-					if err := w.Write(rec); err != nil {
-						return err
-					}
-				}
-			}
-			if err := r.Err(); err != nil {
-				return err
-			}
-			for _, w := range ws {
-				if err := w.Commit(); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		var dsts []string
+		for _, name := range InputFormats {
+			dsts = append(dsts, filepath.Join(d, name))
+		}
+		schema, rows, err := dataset.Convert(ctx, in.Path, dsts...)
 		if err != nil {
 			return fmt.Errorf("input %s: %w", in.Name, err)
 		}
+		md := ManifestDataset{Name: in.Name, Files: InputFormats, Rows: rows}
+		for _, f := range schema.Fields() {
+			md.Columns = append(md.Columns, ManifestColumn{Name: f.Name, Type: f.Type.String()})
+		}
+		if v, ok := schema.Metadata().GetValue(mask.MetadataKey); ok {
+			json.Unmarshal([]byte(v), &md.Masking)
+		}
+
 		for _, name := range InputFormats {
 			if err := os.Chmod(filepath.Join(d, name), 0o644); err != nil {
 				return err
