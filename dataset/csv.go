@@ -122,16 +122,18 @@ func openCSV(path string, opts Options) (Reader, error) {
 	r.schema = arrow.NewSchema(fields, nil)
 	dec.schema = r.schema
 
-	// Lines before the data: the header may span several.
-	headerLines := int64(bytes.Count(peekPrefix(path, dataStart), []byte{'\n'}))
+	// The data is read again from its start; the header before it may span
+	// several lines.
 	df, err := os.Open(path)
 	if err != nil {
 		return nil, openErr(path, err)
 	}
-	if _, err := df.Seek(dataStart, io.SeekStart); err != nil {
+	head := make([]byte, dataStart)
+	if _, err := io.ReadFull(df, head); err != nil {
 		df.Close()
 		return nil, openErr(path, err)
 	}
+	headerLines := int64(bytes.Count(head, []byte{'\n'}))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.pending = map[int]csvChunk{}
@@ -143,7 +145,7 @@ func openCSV(path string, opts Options) (Reader, error) {
 		defer r.wg.Done()
 		defer df.Close()
 		defer close(in)
-		splitCSV(ctx, df, 1+headerLines, chunkBytes(opts, cr.InputOffset()-dataStart+int64(bom), opts.SampleRows), in, path)
+		splitCSV(ctx, df, 1+headerLines, chunkBytes(dec.rowBytes, opts.BatchRows), in, path)
 	}()
 	for i := 0; i < workers; i++ {
 		go func() {
@@ -170,24 +172,12 @@ func openCSV(path string, opts Options) (Reader, error) {
 	return r, nil
 }
 
-// peekPrefix returns the first n bytes of a file (the header).
-func peekPrefix(path string, n int64) []byte {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	b := make([]byte, n)
-	k, _ := io.ReadFull(f, b)
-	return b[:k]
-}
-
-// chunkBytes sizes chunks to hold about BatchRows records, from the average
-// record length of the sample.
-func chunkBytes(opts Options, sampleBytes int64, sampleRows int) int {
+// chunkBytes sizes chunks to hold about batchRows records of the sample's
+// average length.
+func chunkBytes(rowBytes, batchRows int) int {
 	size := 4 << 20
-	if sampleBytes > 0 && sampleRows > 0 {
-		size = int(sampleBytes / int64(sampleRows) * int64(opts.BatchRows))
+	if rowBytes > 0 {
+		size = rowBytes * batchRows
 	}
 	return min(max(size, 64<<10), 16<<20)
 }

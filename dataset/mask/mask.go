@@ -109,19 +109,21 @@ func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
 	if sample == 1 {
 		sample = 0
 	}
-	counts, err := countCategories(ctx, src, opts)
-	if err != nil {
-		return nil, err
-	}
 	var rep *Report
-	err = dataset.Stream(ctx, src, opts.Read, func(r dataset.Reader, _ dataset.Format) error {
+	err := dataset.Stream(ctx, src, opts.Read, func(r dataset.Reader, _ dataset.Format) error {
 		p, err := newPlan(src, r.Schema(), opts)
 		if err != nil {
 			return err
 		}
-		for i, c := range p.cols {
-			if counts != nil {
-				c.counts = counts[i]
+		if p.counts { // suppression needs every category's size first
+			counts, err := countCategories(ctx, src, opts)
+			if err != nil {
+				return err
+			}
+			for i, c := range p.cols {
+				if i < len(counts) {
+					c.counts = counts[i]
+				}
 			}
 		}
 		w, err := dataset.Create(dst, p.out)
@@ -151,8 +153,7 @@ func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
 }
 
 // countCategories runs the pre-pass that suppression needs: the size of
-// every category of the columns it applies to. It returns nil maps when no
-// column needs counts.
+// every category of the columns it applies to (nil for the others).
 func countCategories(ctx context.Context, src string, opts Options) ([]map[string]int64, error) {
 	var counts []map[string]int64
 	err := dataset.Stream(ctx, src, opts.Read, func(r dataset.Reader, _ dataset.Format) error {
