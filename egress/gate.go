@@ -1,7 +1,9 @@
 package egress
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -142,7 +144,11 @@ func (g *Gate) Check(ctx context.Context, path string) (*Result, error) {
 		in.Scenario = map[string]any{"thresholds": g.scenario}
 	}
 	start = time.Now()
-	d, err := g.policy.Decide(ctx, toDocument(in))
+	doc, err := toDocument(in)
+	if err != nil {
+		return nil, err
+	}
+	d, err := g.policy.Decide(ctx, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -223,33 +229,15 @@ func (ix *Index) identifierColumns() []string {
 	return out
 }
 
-// toDocument turns the input into plain JSON values for OPA.
-func toDocument(in *Input) map[string]any {
-	findings := make([]any, len(in.Findings))
-	for i, f := range in.Findings {
-		findings[i] = map[string]any{
-			"detector": f.Detector, "severity": string(f.Severity), "table": f.Table, "column": f.Column, "location": f.Location,
-			"source_column": f.SourceColumn, "kind": f.Kind, "count": f.Count, "total": f.Total, "value": f.Value,
-			"threshold": f.Threshold, "message": f.Message,
-		}
+// toDocument turns the input into plain JSON values for OPA, through its
+// JSON encoding, so the policy sees exactly the documented fields.
+func toDocument(in *Input) (map[string]any, error) {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
 	}
-	doc := map[string]any{
-		"product": map[string]any{"path": in.Product.Path, "kind": string(in.Product.Kind), "format": in.Product.Format, "size": in.Product.Size,
-			"rows": in.Product.Rows, "tables": in.Product.Tables, "sha256": in.Product.SHA256},
-		"source":   map[string]any{"rows": in.Source.Rows, "identifiers": toAny(in.Source.Identifiers)},
-		"findings": findings,
-		"released": in.Released,
-	}
-	if in.Scenario != nil {
-		doc["scenario"] = in.Scenario
-	}
-	return doc
-}
-
-func toAny(xs []string) []any {
-	out := make([]any, len(xs))
-	for i, x := range xs {
-		out[i] = x
-	}
-	return out
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return doc, dec.Decode(&doc)
 }
