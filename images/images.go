@@ -26,6 +26,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluicehq/sluice/internal/atomicfile"
 )
 
 // Errors.
@@ -179,7 +181,7 @@ func Build(ctx context.Context, d *Definition, cacheDir string, log *slog.Logger
 	}
 	b = Built{Name: d.Name, Tarball: tarPath, Digest: digest.String()}
 	data, _ := json.MarshalIndent(b, "", "  ")
-	if err := os.WriteFile(meta, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(meta, data, 0o644); err != nil {
 		return nil, err
 	}
 	log.Info("built", "image", d.Name, "digest", b.Digest, "seconds", time.Since(start).Round(time.Second).Seconds())
@@ -223,50 +225,40 @@ func writeOCITar(img v1.Image, name, dir, dst string) error {
 	})); err != nil {
 		return err
 	}
-	tmp := dst + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(f)
-	err = filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if rel == "." {
-			return nil
-		}
-		h, err := tar.FileInfoHeader(fi, "")
-		if err != nil {
-			return err
-		}
-		h.Name = filepath.ToSlash(rel)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			src, err := os.Open(path)
+	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+		tw := tar.NewWriter(w)
+		err := filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
 			if err != nil {
 				return err
 			}
-			defer src.Close()
-			_, err = io.Copy(tw, src)
+			rel, _ := filepath.Rel(dir, path)
+			if rel == "." {
+				return nil
+			}
+			h, err := tar.FileInfoHeader(fi, "")
+			if err != nil {
+				return err
+			}
+			h.Name = filepath.ToSlash(rel)
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if fi.Mode().IsRegular() {
+				src, err := os.Open(path)
+				if err != nil {
+					return err
+				}
+				defer src.Close()
+				_, err = io.Copy(tw, src)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		return nil
+		return tw.Close()
 	})
-	if err == nil {
-		err = tw.Close()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, dst)
 }
 
 // busyboxRootfs lays out Debian's static busybox with its applets.

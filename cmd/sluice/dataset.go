@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/dataset"
 	"github.com/sluicehq/sluice/dataset/mask"
+	"github.com/sluicehq/sluice/internal/atomicfile"
 )
 
 func newDatasetCmd() *cobra.Command {
@@ -96,28 +96,11 @@ edits the file before using it.`,
 			if out == "" {
 				return s.WriteYAML(c.OutOrStdout())
 			}
-			return writeFileAtomic(out, s.WriteYAML)
+			return atomicfile.Write(out, 0o644, s.WriteYAML)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "write the classification to this file instead of standard output")
 	return c
-}
-
-// writeFileAtomic writes a small file through a temporary beside it.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 func newMaskCmd() *cobra.Command {

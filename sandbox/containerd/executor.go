@@ -25,6 +25,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/sluicehq/sluice/internal/atomicfile"
 	"github.com/sluicehq/sluice/sandbox"
 )
 
@@ -243,11 +244,7 @@ func (e *Executor) runscWrapper() (string, error) {
 	if old, err := os.ReadFile(path); err == nil && string(old) == script {
 		return path, nil
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(script), 0o755); err != nil {
-		return "", err
-	}
-	return path, os.Rename(tmp, path)
+	return path, atomicfile.WriteFile(path, []byte(script), 0o755)
 }
 
 // Start creates and starts the task. stdout and stderr go through FIFOs in
