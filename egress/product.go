@@ -158,8 +158,20 @@ func Parse(ctx context.Context, path string, opts ParseOptions) (prod *Product, 
 		return p, nil
 	}
 	if opts.MaxBytes > 0 && p.Size > opts.MaxBytes {
+		// Too large to parse: the size finding decides; the kind is what
+		// the name says, so that the file is not also called unknown.
 		p.Kind, p.Format = KindUnknown, strings.TrimPrefix(ext, ".")
-		return p, nil // too large to parse: the size finding decides
+		switch ext {
+		case ".csv", ".tsv", ".parquet", ".arrow", ".arrows", ".feather", ".ipc", ".jsonl", ".ndjson":
+			p.Kind = KindTable
+		case ".json":
+			p.Kind = KindDocument
+		default:
+			if _, ok := extText[ext]; ok && isText(head) {
+				p.Kind = KindText
+			}
+		}
+		return p, nil
 	}
 	defer func() {
 		if r := recover(); r != nil {
