@@ -114,6 +114,11 @@ func checkSchemaMessage(b []byte, size int64) (err error) {
 		return fmt.Errorf("%w: schema message length %d does not fit", errCorruptIPC, n)
 	}
 	msg := rootTable(b[8 : 8+n])
+	// Message.bodyLength (field 3): the reader allocates it before reading
+	// the body, so a value the bytes cannot hold is refused here.
+	if body := msg.GetInt64Slot(flatbuffers.VOffsetT(4+2*3), 0); body < 0 || body > size-8-n {
+		return fmt.Errorf("%w: message body length %d does not fit", errCorruptIPC, body)
+	}
 	if schema, ok := subTable(msg, 2); ok {
 		return checkSchema(schema, 0)
 	}

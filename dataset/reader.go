@@ -136,16 +136,35 @@ func openParquet(ctx context.Context, path string, opts Options) (r Reader, err 
 	if err != nil {
 		return nil, openErr(path, err)
 	}
-	pf, err := file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(opts.Alloc)))
+	// Buffered streams read column chunks through a bounded buffer instead
+	// of allocating each chunk whole.
+	props := parquet.NewReaderProperties(opts.Alloc)
+	props.BufferedStreamEnabled = true
+	pf, err := file.NewParquetReader(f, file.WithReadProps(props))
 	if err != nil {
 		f.Close()
 		return nil, &InputError{File: path, Offset: -1, Msg: "not a valid Parquet file: " + err.Error()}
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		pf.Close()
+		return nil, openErr(path, err)
+	}
+	if err := checkParquet(pf, f, fi.Size()); err != nil {
+		pf.Close()
+		return nil, &InputError{File: path, Offset: -1, Msg: "corrupt Parquet metadata: " + err.Error()}
+	}
 	// The Arrow schema a Parquet file may carry is parsed by the same
 	// unguarded code as IPC metadata: check it first.
 	if v := pf.MetaData().KeyValueMetadata().FindValue("ARROW:schema"); v != nil {
-		raw, derr := base64.StdEncoding.DecodeString(*v)
-		if derr != nil {
+		// Decode exactly as pqarrow does (getOriginSchema), so the bytes
+		// checked are the bytes it will parse.
+		var raw []byte
+		var derr error
+		if len(*v)%4 == 0 {
+			raw, derr = base64.StdEncoding.DecodeString(*v)
+		}
+		if len(raw) == 0 || derr != nil {
 			raw, derr = base64.RawStdEncoding.DecodeString(*v)
 		}
 		if derr == nil {

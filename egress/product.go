@@ -336,11 +336,14 @@ func (p *Product) parseDataset(ctx context.Context, path string, opts ParseOptio
 			if opts.MaxRows > 0 && t.Rows > opts.MaxRows {
 				break // over the limit: the row_limit finding decides; no need to read on
 			}
-			for i := 0; i < int(rec.NumRows()); i++ {
-				if opts.MaxRows > 0 && t.Rows >= opts.MaxRows {
-					t.Rows++
-					continue
-				}
+			n := int(rec.NumRows())
+			if opts.MaxRows > 0 {
+				// Keep values up to the limit; count the rest in one step
+				// (a corrupt batch may declare billions of rows).
+				n = min(n, opts.MaxRows-t.Rows)
+				t.Rows += int(rec.NumRows()) - n
+			}
+			for i := 0; i < n; i++ {
 				for j, c := range rec.Columns() {
 					v := ""
 					if c.IsValid(i) {
