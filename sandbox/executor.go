@@ -74,6 +74,9 @@ type Usage struct {
 // idempotent: preparing a prepared job, stopping a stopped one or cleaning
 // up a job that is gone succeeds.
 type Executor interface {
+	// Check reports whether the job can run here — its image is imported,
+	// its runtime available — before any work is done for it.
+	Check(ctx context.Context, job Job) error
 	// Prepare creates the job's container and root filesystem snapshot.
 	Prepare(ctx context.Context, inst *Instance) error
 	// Start creates and starts the job's task, with stdout and stderr going

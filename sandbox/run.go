@@ -111,6 +111,11 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
+	// Before the inputs are copied into a workspace: a missing image or
+	// runtime is found without that work.
+	if err := r.exec.Check(ctx, job); err != nil {
+		return nil, err
+	}
 	log := r.log.With("job", job.ID)
 	inst, err := createWorkspace(ctx, r.stateDir, &job)
 	if err != nil {

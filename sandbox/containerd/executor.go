@@ -129,6 +129,28 @@ func mapErr(id string, err error) error {
 	return fmt.Errorf("job %s: %w", id, err)
 }
 
+// Check reports whether the job's image is imported and its runtime
+// available.
+func (e *Executor) Check(ctx context.Context, job sandbox.Job) error {
+	_, err := e.image(e.ctx(ctx), job)
+	return err
+}
+
+// image returns the job's image, or why the job cannot run here.
+func (e *Executor) image(ctx context.Context, job sandbox.Job) (containerd.Image, error) {
+	if job.Runtime == sandbox.RuntimeGVisor && e.runsc == "" {
+		return nil, fmt.Errorf("job %s: the gvisor runtime is not available here (runsc not installed): %w", job.ID, sandbox.ErrInvalidArgument)
+	}
+	image, err := e.client.GetImage(ctx, job.Image)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("image %q is not imported (sluice image build / sluice image import): %w", job.Image, sandbox.ErrNotFound)
+		}
+		return nil, mapErr(job.ID, err)
+	}
+	return image, nil
+}
+
 // Prepare creates the container and its snapshot with the hardened spec.
 func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 	ctx = e.ctx(ctx)
@@ -136,12 +158,9 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 	if _, err := e.client.LoadContainer(ctx, job.ID); err == nil {
 		return nil // already prepared
 	}
-	image, err := e.client.GetImage(ctx, job.Image)
+	image, err := e.image(ctx, job)
 	if err != nil {
-		if errdefs.IsNotFound(err) {
-			return fmt.Errorf("image %q is not imported (sluice image build / sluice image import): %w", job.Image, sandbox.ErrNotFound)
-		}
-		return mapErr(job.ID, err)
+		return err
 	}
 	if ok, err := image.IsUnpacked(ctx, e.snapshotter); err != nil || !ok {
 		if err := image.Unpack(ctx, e.snapshotter); err != nil {
@@ -150,9 +169,6 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 	}
 	runtimeOpts := &options.Options{}
 	if job.Runtime == sandbox.RuntimeGVisor {
-		if e.runsc == "" {
-			return fmt.Errorf("job %s: the gvisor runtime is not available here (runsc not installed): %w", job.ID, sandbox.ErrInvalidArgument)
-		}
 		wrapper, err := e.runscWrapper()
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package containerd_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -316,4 +317,22 @@ func TestLogCap(t *testing.T) {
 	if len(res.Outputs) != 1 {
 		t.Errorf("outputs %+v", res.Outputs)
 	}
+}
+
+// TestMissingImageFirst: a job whose image is not imported is refused before
+// its inputs are read (the input here does not exist, and the error must be
+// about the image), and leaves no workspace.
+func TestMissingImageFirst(t *testing.T) {
+	e := newExecutor(t)
+	state := t.TempDir()
+	job := sandbox.Job{ID: "no-image", Image: "sluice-test-not-imported", Command: []string{"true"},
+		Inputs: []sandbox.Input{{Name: "residents", Path: filepath.Join(t.TempDir(), "missing.csv")}}}
+	_, err := newRunner(t, e, state).Run(context.Background(), job, filepath.Join(t.TempDir(), "q"))
+	if !errors.Is(err, sandbox.ErrNotFound) || !strings.Contains(err.Error(), "sluice-test-not-imported") {
+		t.Fatalf("want the image named as not imported, got %v", err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(state, "jobs")); len(left) != 0 {
+		t.Fatalf("workspace left behind: %v", left)
+	}
+	assertGone(t, e, job.ID)
 }
