@@ -20,11 +20,13 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/mount"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/opencontainers/image-spec/identity"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice/internal/atomicfile"
@@ -33,7 +35,9 @@ import (
 // Errors.
 var (
 	ErrInvalidDefinition = errors.New("invalid image definition")
-	ErrBuild             = errors.New("image build failed")
+	// ErrInvalidImage: an image tarball that cannot be used for jobs.
+	ErrInvalidImage = errors.New("invalid image")
+	ErrBuild        = errors.New("image build failed")
 )
 
 // builderVersion changes whenever the way images are built changes, so that
@@ -343,7 +347,7 @@ func debootstrapRootfs(ctx context.Context, d *Definition, root string, log *slo
 // jobDirs creates the mount points a job needs: the root is read-only at
 // run time, so they must exist in the image.
 func jobDirs(root string) error {
-	for _, d := range []string{"tmp", "data/in", "data/out", "code", "proc", "sys", "dev", "run", "etc"} {
+	for _, d := range append([]string{"etc"}, MountPoints...) {
 		mode := os.FileMode(0o755)
 		if d == "tmp" {
 			mode = 0o1777
@@ -388,17 +392,66 @@ func Import(ctx context.Context, client *containerd.Client, tarPath, name, snaps
 		return nil, fmt.Errorf("import %s: %w", tarPath, err)
 	}
 	if len(imgs) == 0 {
-		return nil, fmt.Errorf("import %s: the tarball names no image (pass a name): %w", tarPath, ErrInvalidDefinition)
+		return nil, fmt.Errorf("import %s: the tarball names no image (pass a name): %w", tarPath, ErrInvalidImage)
 	}
 	var out []Imported
 	for _, i := range imgs {
 		img := containerd.NewImage(client, i)
-		if err := img.Unpack(ctx, snapshotter); err != nil {
-			return nil, fmt.Errorf("unpack %s: %w", i.Name, err)
+		err := img.Unpack(ctx, snapshotter)
+		if err != nil {
+			err = fmt.Errorf("unpack %s: %w", i.Name, err)
+		} else {
+			err = checkMountPoints(ctx, client, img, snapshotter)
+		}
+		if err != nil {
+			// Nothing of a refused tarball stays imported.
+			for _, i := range imgs {
+				client.ImageService().Delete(ctx, i.Name)
+			}
+			return nil, fmt.Errorf("import %s: %w", tarPath, err)
 		}
 		out = append(out, Imported{Name: i.Name, Digest: i.Target.Digest.String()})
 	}
 	return out, nil
+}
+
+// MountPoints are the directories a job image must contain: the job's root
+// is read-only, and these are where the sandbox mounts its inputs, output,
+// code and scratch space, and the kernel file systems.
+var MountPoints = []string{"data/in", "data/out", "code", "tmp", "run", "proc", "sys", "dev"}
+
+// checkMountPoints mounts a read-only view of the unpacked image and
+// refuses it unless every mount point is a real directory (a symlink could
+// point a mount elsewhere in the image).
+func checkMountPoints(ctx context.Context, client *containerd.Client, img containerd.Image, snapshotter string) error {
+	diffIDs, err := img.RootFS(ctx)
+	if err != nil {
+		return err
+	}
+	sn := client.SnapshotService(snapshotter)
+	key := fmt.Sprintf("sluice-check-%s-%d", img.Target().Digest.Encoded()[:12], time.Now().UnixNano())
+	mounts, err := sn.View(ctx, key, identity.ChainID(diffIDs).String())
+	if err != nil {
+		return fmt.Errorf("view %s: %w", img.Name(), err)
+	}
+	defer sn.Remove(context.WithoutCancel(ctx), key)
+	var missing []string
+	err = mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
+		for _, d := range MountPoints {
+			if fi, err := os.Lstat(filepath.Join(root, d)); err != nil || !fi.IsDir() {
+				missing = append(missing, "/"+d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", img.Name(), err)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("image %s lacks the mount points %s (directories, not symlinks; the job root is read-only): %w",
+			img.Name(), strings.Join(missing, ", "), ErrInvalidImage)
+	}
+	return nil
 }
 
 // List returns the images in containerd's namespace.

@@ -1,17 +1,24 @@
 package images_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/sluicehq/sluice/images"
 )
@@ -38,6 +45,22 @@ func TestLoadRejectsBadDefinitions(t *testing.T) {
 	}
 }
 
+// testClient connects to the real containerd (make test starts it), in the
+// test namespace for images.
+func testClient(t *testing.T) (context.Context, *containerd.Client) {
+	t.Helper()
+	addr := os.Getenv("SLUICE_CONTAINERD_ADDRESS")
+	if addr == "" {
+		addr = "/run/containerd/containerd.sock"
+	}
+	client, err := containerd.New(addr)
+	if err != nil {
+		t.Fatalf("containerd is required (make test starts it): %v", err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return namespaces.WithNamespace(context.Background(), "sluice-test-images"), client
+}
+
 // TestBuildCachesAndImports builds the busybox image twice (the second is a
 // cache hit with the same digest) and imports it into containerd.
 func TestBuildCachesAndImports(t *testing.T) {
@@ -59,16 +82,7 @@ func TestBuildCachesAndImports(t *testing.T) {
 	if first.Cached || !second.Cached || first.Digest != second.Digest {
 		t.Errorf("first %+v, second %+v: want a fresh build then a cache hit with the same digest", first, second)
 	}
-	addr := os.Getenv("SLUICE_CONTAINERD_ADDRESS")
-	if addr == "" {
-		addr = "/run/containerd/containerd.sock"
-	}
-	client, err := containerd.New(addr)
-	if err != nil {
-		t.Fatalf("containerd is required (make test starts it): %v", err)
-	}
-	defer client.Close()
-	nctx := namespaces.WithNamespace(ctx, "sluice-test-images")
+	nctx, client := testClient(t)
 	imported, err := images.Import(nctx, client, first.Tarball, "", "overlayfs")
 	if err != nil {
 		t.Fatal(err)
@@ -82,5 +96,66 @@ func TestBuildCachesAndImports(t *testing.T) {
 	}
 	for _, i := range list {
 		client.ImageService().Delete(nctx, i.Name)
+	}
+}
+
+// TestImportRefusesImageWithoutMountPoints imports a tarball built
+// elsewhere whose root lacks the job mount points (and has /data/out as a
+// symlink): the import fails naming them, exit-2 class, and nothing of it
+// stays in containerd.
+func TestImportRefusesImageWithoutMountPoints(t *testing.T) {
+	ctx, client := testClient(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "data/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "data/in/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "data/out", Typeflag: tar.TypeSymlink, Linkname: "/tmp"},
+		{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference("sluice-test-bare:latest")
+	tarPath := filepath.Join(t.TempDir(), "bare.tar")
+	if err := tarball.WriteToFile(tarPath, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	_, err = images.Import(ctx, client, tarPath, "", "overlayfs")
+	if !errors.Is(err, images.ErrInvalidImage) {
+		t.Fatalf("import = %v, want ErrInvalidImage", err)
+	}
+	for _, want := range []string{"/data/out", "/code", "/proc", "bare.tar"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "/data/in,") || strings.Contains(err.Error(), "/tmp,") {
+		t.Errorf("error %q names a mount point the image has", err)
+	}
+	list, err := images.List(ctx, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range list {
+		if strings.Contains(i.Name, "sluice-test-bare") {
+			t.Errorf("refused image %s left in containerd", i.Name)
+		}
 	}
 }

@@ -82,7 +82,7 @@ func exitCode(err error) int {
 	var ue usageError
 	switch {
 	case errors.As(err, &ue), errors.Is(err, dataset.ErrInvalidInput), errors.Is(err, dataset.ErrNotFound),
-		errors.Is(err, sandbox.ErrInvalidArgument), errors.Is(err, sandbox.ErrLimit), errors.Is(err, images.ErrInvalidDefinition),
+		errors.Is(err, sandbox.ErrInvalidArgument), errors.Is(err, sandbox.ErrLimit), errors.Is(err, images.ErrInvalidDefinition), errors.Is(err, images.ErrInvalidImage),
 		strings.HasPrefix(err.Error(), "unknown command"): // cobra's own usage error
 		return exitUsage
 	}
