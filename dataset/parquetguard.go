@@ -3,6 +3,7 @@ package dataset
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -18,11 +19,19 @@ import (
 // and its page reader sizes buffers by declared counts before reading a
 // value (and keeps every skipped page's buffer until it returns): any of
 // these takes the whole process down on a corrupt or hostile file, so the
-// footer and every page header are checked first. Only headers are read —
-// no page is decompressed — so the check costs a seek per page.
+// footer, the Arrow schema it may carry and every page header are checked
+// first. Only headers are read — no page is decompressed — so the check
+// costs a seek per page.
 func checkParquet(pf *file.Reader, r io.ReaderAt, size int64) (err error) {
-	defer corruptOnPanic(&err)
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("unreadable metadata: %v", p)
+		}
+	}()
 	md := pf.MetaData()
+	if err := checkArrowSchemaMeta(md.KeyValueMetadata().FindValue("ARROW:schema")); err != nil {
+		return err
+	}
 	if md.NumRows < 0 {
 		return fmt.Errorf("the footer declares %d rows", md.NumRows)
 	}
@@ -59,6 +68,31 @@ func checkParquet(pf *file.Reader, r io.ReaderAt, size int64) (err error) {
 				return fmt.Errorf("row group %d column %d: %w", g, c, err)
 			}
 		}
+	}
+	return nil
+}
+
+// checkArrowSchemaMeta checks the Arrow schema a Parquet file may carry
+// (pqarrow parses it with the same unguarded code as IPC metadata), decoded
+// exactly as pqarrow's getOriginSchema does, so the bytes checked are the
+// bytes it will parse.
+func checkArrowSchemaMeta(v *string) error {
+	if v == nil {
+		return nil
+	}
+	var raw []byte
+	var err error
+	if len(*v)%4 == 0 {
+		raw, err = base64.StdEncoding.DecodeString(*v)
+	}
+	if len(raw) == 0 || err != nil {
+		raw, err = base64.RawStdEncoding.DecodeString(*v)
+	}
+	if err == nil {
+		err = checkSchemaMessage(raw, int64(len(raw)))
+	}
+	if err != nil {
+		return fmt.Errorf("the Arrow schema it carries: %w", err)
 	}
 	return nil
 }

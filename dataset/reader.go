@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -153,27 +152,6 @@ func openParquet(ctx context.Context, path string, opts Options) (r Reader, err 
 	if err := checkParquet(pf, f, fi.Size()); err != nil {
 		pf.Close()
 		return nil, &InputError{File: path, Offset: -1, Msg: "corrupt Parquet metadata: " + err.Error()}
-	}
-	// The Arrow schema a Parquet file may carry is parsed by the same
-	// unguarded code as IPC metadata: check it first.
-	if v := pf.MetaData().KeyValueMetadata().FindValue("ARROW:schema"); v != nil {
-		// Decode exactly as pqarrow does (getOriginSchema), so the bytes
-		// checked are the bytes it will parse.
-		var raw []byte
-		var derr error
-		if len(*v)%4 == 0 {
-			raw, derr = base64.StdEncoding.DecodeString(*v)
-		}
-		if len(raw) == 0 || derr != nil {
-			raw, derr = base64.RawStdEncoding.DecodeString(*v)
-		}
-		if derr == nil {
-			derr = checkSchemaMessage(raw, int64(len(raw)))
-		}
-		if derr != nil {
-			pf.Close()
-			return nil, &InputError{File: path, Offset: -1, Msg: "corrupt Arrow schema in the Parquet metadata: " + derr.Error()}
-		}
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(opts.BatchRows)}, opts.Alloc)
 	if err != nil {
