@@ -253,6 +253,10 @@ func (a *arrowFileReader) Next() (ok bool) {
 		a.err = &InputError{File: a.path, Offset: -1, Msg: fmt.Sprintf("corrupt Arrow record batch %d: %v", a.i, err)}
 		return false
 	}
+	if err := validateRecord(rec); err != nil {
+		a.err = &InputError{File: a.path, Offset: -1, Msg: fmt.Sprintf("corrupt Arrow record batch %d: %v", a.i, err)}
+		return false
+	}
 	a.i++
 	a.rec = rec
 	return true
@@ -313,11 +317,15 @@ func (a *arrowStreamReader) Next() (ok bool) {
 	if a.err != nil {
 		return false
 	}
-	ok = a.r.Next()
-	if ok {
-		a.n++
+	if !a.r.Next() {
+		return false
 	}
-	return ok
+	if err := validateRecord(a.r.Record()); err != nil {
+		a.err = &InputError{File: a.path, Offset: -1, Msg: fmt.Sprintf("corrupt Arrow stream after batch %d: %v", a.n, err)}
+		return false
+	}
+	a.n++
+	return true
 }
 
 func (a *arrowStreamReader) Close() error {

@@ -2,14 +2,13 @@ package egress_test
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/sluicehq/sluice/dataset"
 	"github.com/sluicehq/sluice/egress"
+	"github.com/sluicehq/sluice/internal/corrupt"
 )
 
 // fuzzParse writes data as a product with the given extension and checks
@@ -103,15 +102,7 @@ func TestCorruptBinaryProducts(t *testing.T) {
 		if _, _, err := dataset.Convert(context.Background(), src, out); err != nil {
 			t.Fatal(err)
 		}
-		b, _ := os.ReadFile(out)
-		r := rand.New(rand.NewPCG(1, uint64(len(ext))))
-		for i := 0; i < 400; i++ {
-			m := append([]byte(nil), b...)
-			for k := 0; k < 1+r.IntN(4); k++ {
-				m[r.IntN(len(m))] = byte(r.IntN(256))
-			}
-			p := filepath.Join(dir, fmt.Sprintf("m%d.%s", i, ext))
-			os.WriteFile(p, m, 0o600)
+		corrupt.Variants(t, out, dir, 1, 400, func(i int, p string) {
 			prod, err := egress.Parse(context.Background(), p, egress.ParseOptions{MaxBytes: 1 << 20, MaxRows: 10000})
 			if err != nil {
 				t.Fatal(err)
@@ -123,7 +114,6 @@ func TestCorruptBinaryProducts(t *testing.T) {
 			if prod.ParseError != "" && res.Decision.Decision == "allow" {
 				t.Fatalf("%s variant %d unreadable but allowed", ext, i)
 			}
-			os.Remove(p)
-		}
+		})
 	}
 }
