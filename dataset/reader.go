@@ -182,6 +182,11 @@ func (p *parquetReader) Next() (ok bool) {
 	}
 	if p.rr.Next() {
 		p.rec = p.rr.Record()
+		if err := validateRecord(p.rec); err != nil {
+			p.err = &InputError{File: p.path, Offset: -1, Msg: "corrupt Parquet data: " + err.Error()}
+			p.rec = nil
+			return false
+		}
 		return true
 	}
 	if err := p.rr.Err(); err != nil && !errors.Is(err, io.EOF) {

@@ -12,7 +12,8 @@ import (
 // file as they are; reading a value past them panics, and consumers read
 // values in goroutines of their own, where a panic cannot be recovered. So
 // a batch read from an IPC file is checked once, here, before anyone reads
-// a value of it.
+// a value of it; so is one pqarrow decoded from Parquet pages, as a second
+// line behind the page-header guard.
 func validateRecord(rec arrow.Record) error {
 	if rec.NumCols() == 0 && rec.NumRows() != 0 {
 		return fmt.Errorf("the batch declares %d rows and has no columns", rec.NumRows())
