@@ -126,3 +126,36 @@ func TestCollectRejects(t *testing.T) {
 		}
 	}
 }
+
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, errors.New("device gone")
+	}
+	k := min(len(p), r.n)
+	r.n -= k
+	return k, nil
+}
+
+// TestCreateFromLeavesNoPartialFile: a copy into quarantine or the code
+// directory that fails half-way leaves no file, and never overwrites one.
+func TestCreateFromLeavesNoPartialFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out.csv")
+	if err := createFrom(p, 0o600, &failingReader{n: 5000}); err == nil {
+		t.Fatal("a failing reader reported no error")
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("partial file left behind: %v", err)
+	}
+	if err := createFrom(p, 0o600, strings.NewReader("a,b\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := createFrom(p, 0o600, strings.NewReader("x")); err == nil {
+		t.Fatal("an existing file was overwritten")
+	}
+	if b, _ := os.ReadFile(p); string(b) != "a,b\n" {
+		t.Fatalf("existing file changed: %q", b)
+	}
+}

@@ -228,15 +228,24 @@ func writeCodeFile(target string, r io.Reader, mode fs.FileMode) error {
 	if mode&0o111 != 0 {
 		perm = 0o755
 	}
-	f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+	return createFrom(target, perm, r)
+}
+
+// createFrom writes r into a new file at path (never over an existing one).
+// A file that could not be written whole is removed.
+func createFrom(path string, perm fs.FileMode, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
 }
 
 // mountOutput mounts a tmpfs of the given size, owned by the job user, at
