@@ -12,30 +12,24 @@ import (
 // reported.
 func BenchmarkInspect(b *testing.B) {
 	const rows = 100000
-	dir := b.TempDir()
-	ctx := context.Background()
-	if err := demodata.Write(ctx, dir, rows, 1, dataset.CSV); err != nil {
-		b.Fatal(err)
-	}
-	src, _ := demodata.Files(dir, dataset.CSV)
+	src := residents(b, rows, dataset.CSV)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := dataset.Inspect(ctx, src, dataset.Options{}); err != nil {
+		if _, err := dataset.Inspect(context.Background(), src, dataset.Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
-// parquetBench writes 200,000 synthetic residents as Parquet once per
-// benchmark.
-func parquetBench(b *testing.B) string {
+// residents writes synthetic residents in the format once per benchmark.
+func residents(b *testing.B, rows int, format dataset.Format) string {
 	b.Helper()
 	dir := b.TempDir()
-	if err := demodata.Write(context.Background(), dir, 200000, 1, dataset.Parquet); err != nil {
+	if err := demodata.Write(context.Background(), dir, rows, 1, format); err != nil {
 		b.Fatal(err)
 	}
-	src, _ := demodata.Files(dir, dataset.Parquet)
+	src, _ := demodata.Files(dir, format)
 	return src
 }
 
@@ -43,7 +37,7 @@ func parquetBench(b *testing.B) string {
 // footer, the metadata and page-header guard, the pqarrow reader set-up.
 // Compare with BenchmarkReadParquet for the guard's share of a read.
 func BenchmarkOpenParquet(b *testing.B) {
-	src := parquetBench(b)
+	src := residents(b, 200000, dataset.Parquet)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r, _, err := dataset.Open(context.Background(), src, dataset.Options{})
@@ -56,7 +50,7 @@ func BenchmarkOpenParquet(b *testing.B) {
 
 // BenchmarkReadParquet streams every batch of the same file.
 func BenchmarkReadParquet(b *testing.B) {
-	src := parquetBench(b)
+	src := residents(b, 200000, dataset.Parquet)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		err := dataset.Stream(context.Background(), src, dataset.Options{}, func(r dataset.Reader, _ dataset.Format) error {
