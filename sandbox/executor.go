@@ -28,7 +28,10 @@ type Mounts struct {
 // Instance is a job ready for an executor: its validated spec with resolved
 // limits and the host paths of its workspace.
 type Instance struct {
-	Job      Job
+	Job Job
+	// UID is the host uid (and gid) the job runs as, leased to this job
+	// alone while it exists (see UIDRange).
+	UID      uint32
 	Mounts   Mounts
 	Stdout   string // host file receiving stdout
 	Stderr   string // host file receiving stderr

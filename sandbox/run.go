@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/atomicfile"
@@ -30,8 +32,10 @@ type Result struct {
 	Limits     Limits     `json:"limits"`
 	Outputs    []Output   `json:"outputs"`
 	Rejected   []Rejected `json:"rejected"`
-	Stdout     string     `json:"stdout"`
-	Stderr     string     `json:"stderr"`
+	// Stdout and Stderr name the log files inside the quarantine
+	// directory; a result names no host path.
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
 	// LogsTruncated: stdout or stderr reached Limits.LogBytes and the rest
 	// was dropped.
 	LogsTruncated bool `json:"logs_truncated,omitempty"`
@@ -47,6 +51,8 @@ type Runner struct {
 	stateDir string
 	defaults Limits
 	max      Limits
+	code     CodeLimits
+	uids     uidLeases
 	log      *slog.Logger
 	poll     time.Duration
 }
@@ -57,6 +63,21 @@ type Option func(*Runner)
 // WithLimits sets the default and maximum job limits.
 func WithLimits(def, max Limits) Option { return func(r *Runner) { r.defaults, r.max = def, max } }
 
+// WithCodeLimits sets the limits of code bundles.
+func WithCodeLimits(l CodeLimits) Option { return func(r *Runner) { r.code = l } }
+
+// WithUIDRange sets the host uids jobs run as and the directory of their
+// leases (DefaultUIDLeaseDir when empty). Runners on one host that share a
+// range must share the lease directory.
+func WithUIDRange(uids UIDRange, leaseDir string) Option {
+	return func(r *Runner) {
+		if leaseDir == "" {
+			leaseDir = DefaultUIDLeaseDir
+		}
+		r.uids = uidLeases{dir: leaseDir, r: uids}
+	}
+}
+
 // WithLogger sets the operational logger.
 func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
 
@@ -65,9 +86,15 @@ func NewRunner(exec Executor, stateDir string, opts ...Option) (*Runner, error) 
 	if exec == nil || stateDir == "" {
 		return nil, fmt.Errorf("runner needs an executor and a state directory: %w", ErrInvalidArgument)
 	}
-	r := &Runner{exec: exec, stateDir: stateDir, defaults: DefaultLimits, max: MaxLimits, log: slog.New(slog.NewTextHandler(io.Discard, nil)), poll: 100 * time.Millisecond}
+	r := &Runner{exec: exec, stateDir: stateDir, defaults: DefaultLimits, max: MaxLimits, code: DefaultCodeLimits, uids: uidLeases{dir: DefaultUIDLeaseDir, r: DefaultUIDRange}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), poll: 100 * time.Millisecond}
 	for _, o := range opts {
 		o(r)
+	}
+	if err := r.uids.r.validate(); err != nil {
+		return nil, err
+	}
+	if r.code.Bytes <= 0 || r.code.Files <= 0 || r.code.Depth <= 0 {
+		return nil, fmt.Errorf("code limits %+v: every limit must be positive: %w", r.code, ErrInvalidArgument)
 	}
 	if err := os.MkdirAll(filepath.Join(stateDir, "jobs"), 0o700); err != nil {
 		return nil, err
@@ -117,22 +144,20 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 		return nil, err
 	}
 	log := r.log.With("job", job.ID)
-	inst, err := createWorkspace(ctx, r.stateDir, &job)
+	inst, err := createWorkspace(ctx, r.stateDir, &job, r.code, &r.uids)
 	if err != nil {
 		return nil, err
 	}
 	dir := JobDir(r.stateDir, job.ID)
 	rec := &record{Instance: inst, Quarantine: quarantine}
 	if err := r.exec.Prepare(ctx, inst); err != nil {
-		r.exec.Cleanup(context.WithoutCancel(ctx), job.ID)
-		removeWorkspace(dir)
+		r.discard(context.WithoutCancel(ctx), inst)
 		return nil, err
 	}
 	rec.StartedAt = time.Now()
 	inst.Deadline = rec.StartedAt.Add(lim.Timeout)
 	if err := writeJSON(filepath.Join(dir, wsInstance), rec); err != nil {
-		r.exec.Cleanup(context.WithoutCancel(ctx), job.ID)
-		removeWorkspace(dir)
+		r.discard(context.WithoutCancel(ctx), inst)
 		return nil, err
 	}
 	log.Info("starting", "image", job.Image, "runtime", job.Runtime)
@@ -141,6 +166,15 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 		return res, nil
 	}
 	return r.supervise(ctx, rec)
+}
+
+// discard removes what was made for a job that never started: its
+// container, its workspace and its uid lease.
+func (r *Runner) discard(ctx context.Context, inst *Instance) {
+	r.exec.Cleanup(ctx, inst.Job.ID)
+	if removeWorkspace(JobDir(r.stateDir, inst.Job.ID)) == nil {
+		r.uids.release(inst.UID, inst.Job.ID)
+	}
 }
 
 // supervise waits for the task, stopping it at the deadline or when the
@@ -164,6 +198,10 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 	defer deadline.Stop()
 	tick := time.NewTicker(r.poll)
 	defer tick.Stop()
+	// The tmpfs's own accounting is read at every tick; apparent sizes,
+	// which take a walk of the output tree, once a second.
+	walkEvery := max(1, int(time.Second/r.poll))
+	ticks := 0
 	var reason Reason
 	stop := func(why Reason) {
 		if reason == "" {
@@ -184,7 +222,7 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 			case reason != "":
 			case w.exit.OOMKilled:
 				reason = ReasonOOM
-			case outputFull(inst.Mounts.Output):
+			case outputOver(inst.Mounts.Output, inst.Job.Limits.OutputBytes):
 				reason = ReasonOutputLimit
 			default:
 				reason = ReasonExited
@@ -193,7 +231,8 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 		case <-deadline.C:
 			stop(ReasonTimeout)
 		case <-tick.C:
-			if outputFull(inst.Mounts.Output) {
+			ticks++
+			if outputFull(inst.Mounts.Output) || ticks%walkEvery == 0 && apparentOver(inst.Mounts.Output, inst.Job.Limits.OutputBytes) {
 				stop(ReasonOutputLimit)
 			}
 		case <-cancelled:
@@ -221,25 +260,24 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 		res.DurationMS = res.EndedAt.Sub(rec.StartedAt).Milliseconds()
 	}
 	if runErr != nil {
-		res.Error = runErr.Error()
+		res.Error = r.scrub(runErr.Error(), rec.Quarantine)
 	}
 	if st, err := r.exec.Inspect(ctx, job.ID); err == nil {
 		res.Usage = st.Usage
 	}
 	var errs []error
-	outs, rejected, err := Collect(inst.Mounts.Output, filepath.Join(rec.Quarantine, "out"))
+	outs, rejected, err := Collect(inst.Mounts.Output, filepath.Join(rec.Quarantine, "out"), job.Limits.OutputBytes)
 	errs = append(errs, err)
 	res.Outputs, res.Rejected = append(res.Outputs, outs...), append(res.Rejected, rejected...)
-	res.Stdout = filepath.Join(rec.Quarantine, "stdout")
-	res.Stderr = filepath.Join(rec.Quarantine, "stderr")
+	res.Stdout, res.Stderr = "stdout", "stderr"
 	for _, f := range []string{inst.Stdout, inst.Stderr} {
 		if fi, err := os.Stat(f); err == nil && fi.Size() >= job.Limits.LogBytes {
 			res.LogsTruncated = true
 		}
 	}
-	errs = append(errs, moveFile(inst.Stdout, res.Stdout), moveFile(inst.Stderr, res.Stderr))
+	errs = append(errs, moveFile(inst.Stdout, filepath.Join(rec.Quarantine, res.Stdout)), moveFile(inst.Stderr, filepath.Join(rec.Quarantine, res.Stderr)))
 	if err := errors.Join(errs...); err != nil && res.Error == "" {
-		res.Error = "collecting outputs: " + err.Error()
+		res.Error = r.scrub("collecting outputs: "+err.Error(), rec.Quarantine)
 		res.Reason = ReasonError
 	}
 	if err := writeJSON(filepath.Join(rec.Quarantine, wsResult), res); err != nil {
@@ -250,6 +288,8 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 	}
 	if err := removeWorkspace(dir); err != nil {
 		r.log.Error("removing workspace", "job", job.ID, "err", err)
+	} else if err := r.uids.release(inst.UID, job.ID); err != nil {
+		r.log.Error("releasing the job uid", "job", job.ID, "uid", inst.UID, "err", err)
 	}
 	r.log.Info("finished", "job", job.ID, "reason", res.Reason, "exit_code", res.ExitCode, "outputs", len(res.Outputs), "rejected", len(res.Rejected))
 	return res
@@ -315,7 +355,7 @@ func (r *Runner) recoverJob(ctx context.Context, id string) (*Result, error) {
 		reason := ReasonExited
 		if st.Exit.OOMKilled {
 			reason = ReasonOOM
-		} else if outputFull(rec.Instance.Mounts.Output) {
+		} else if outputOver(rec.Instance.Mounts.Output, rec.Instance.Job.Limits.OutputBytes) {
 			reason = ReasonOutputLimit
 		}
 		if st.Exit.At.After(rec.Instance.Deadline) {
@@ -328,6 +368,22 @@ func (r *Runner) recoverJob(ctx context.Context, id string) (*Result, error) {
 	}
 	// Created but never started.
 	return r.finish(ctx, &rec, Exit{Code: -1}, ReasonError, errors.New("the job was created but never started")), nil
+}
+
+// runtimePaths are where containerd and its shims keep bundles and
+// snapshots; runtime errors quote them.
+var runtimePaths = regexp.MustCompile(`/(?:run|var/lib)/containerd[^\s"':,;)]*`)
+
+// scrub takes the host paths out of a message that goes into a job's
+// result: the state directory, the quarantine directory and containerd's.
+func (r *Runner) scrub(msg, quarantine string) string {
+	for _, p := range []struct{ path, as string }{{r.stateDir, "<state>"}, {quarantine, "<quarantine>"}} {
+		if abs, err := filepath.Abs(p.path); err == nil {
+			msg = strings.ReplaceAll(msg, abs, p.as)
+		}
+		msg = strings.ReplaceAll(msg, p.path, p.as)
+	}
+	return runtimePaths.ReplaceAllString(msg, "<runtime>")
 }
 
 func writeJSON(path string, v any) error {

@@ -90,7 +90,7 @@ func TestCollectRejects(t *testing.T) {
 	defer l.Close()
 	write("bad\nname", "x")
 
-	outs, rejected, err := Collect(src, dst)
+	outs, rejected, err := Collect(src, dst, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}

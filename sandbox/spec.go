@@ -13,12 +13,7 @@ const (
 	OutputDir = "/data/out"
 	CodeDir   = "/code"
 	TmpDir    = "/tmp"
-)
-
-// The unprivileged user every job runs as.
-const (
-	JobUID = 65534
-	JobGID = 65534
+	ShmDir    = "/dev/shm"
 )
 
 // Runtime names the OCI runtime a job runs under.
@@ -39,6 +34,7 @@ type Limits struct {
 	OutputBytes int64         `json:"output_bytes"` // size of /data/out
 	LogBytes    int64         `json:"log_bytes"`    // each of stdout and stderr
 	TmpBytes    int64         `json:"tmp_bytes"`    // size of /tmp
+	ShmBytes    int64         `json:"shm_bytes"`    // size of /dev/shm
 }
 
 // GVisorMinPids is the default pids limit of gVisor jobs: the sandbox's own
@@ -54,6 +50,7 @@ var DefaultLimits = Limits{
 	OutputBytes: 256 << 20,
 	LogBytes:    16 << 20,
 	TmpBytes:    256 << 20,
+	ShmBytes:    64 << 20,
 }
 
 // MaxLimits are the ceilings no job may exceed unless the operator's
@@ -66,7 +63,19 @@ var MaxLimits = Limits{
 	OutputBytes: 4 << 30,
 	LogBytes:    256 << 20,
 	TmpBytes:    4 << 30,
+	ShmBytes:    1 << 30,
 }
+
+// CodeLimits bound a job's code bundle, counted while it is unpacked or
+// copied into the workspace.
+type CodeLimits struct {
+	Bytes int64 // uncompressed bytes of all files
+	Files int   // files and directories
+	Depth int   // directories deep
+}
+
+// DefaultCodeLimits apply unless the Runner is configured otherwise.
+var DefaultCodeLimits = CodeLimits{Bytes: 64 << 20, Files: 10000, Depth: 32}
 
 // Resolve fills zero fields from def and refuses values above max.
 func (l Limits) Resolve(def, max Limits) (Limits, error) {
@@ -82,6 +91,7 @@ func (l Limits) Resolve(def, max Limits) (Limits, error) {
 		OutputBytes: pick(l.OutputBytes, def.OutputBytes),
 		LogBytes:    pick(l.LogBytes, def.LogBytes),
 		TmpBytes:    pick(l.TmpBytes, def.TmpBytes),
+		ShmBytes:    pick(l.ShmBytes, def.ShmBytes),
 		CPUs:        l.CPUs,
 		Timeout:     l.Timeout,
 	}
@@ -99,6 +109,7 @@ func (l Limits) Resolve(def, max Limits) (Limits, error) {
 		{"output size", float64(r.OutputBytes), float64(max.OutputBytes), r.OutputBytes < 0},
 		{"log size", float64(r.LogBytes), float64(max.LogBytes), r.LogBytes < 0},
 		{"tmp size", float64(r.TmpBytes), float64(max.TmpBytes), r.TmpBytes < 0},
+		{"shm size", float64(r.ShmBytes), float64(max.ShmBytes), r.ShmBytes < 0},
 	}
 	for _, c := range checks {
 		if c.negative {

@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -63,7 +59,7 @@ type ManifestColumn struct {
 // createWorkspace lays out a job's directory: inputs in every format with a
 // manifest, the code, and the output directory as a tmpfs of the output size
 // limit. On error nothing is left behind.
-func createWorkspace(ctx context.Context, stateDir string, job *Job) (inst *Instance, err error) {
+func createWorkspace(ctx context.Context, stateDir string, job *Job, code CodeLimits, uids *uidLeases) (inst *Instance, err error) {
 	dir := JobDir(stateDir, job.ID)
 	if _, err := os.Stat(dir); err == nil {
 		return nil, fmt.Errorf("job %s: a workspace already exists at %s: %w", job.ID, dir, ErrInvalidArgument)
@@ -71,13 +67,20 @@ func createWorkspace(ctx context.Context, stateDir string, job *Job) (inst *Inst
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	uid, err := uids.acquire(stateDir, job.ID)
+	if err != nil {
+		removeWorkspace(dir)
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			removeWorkspace(dir)
+			uids.release(uid, job.ID)
 		}
 	}()
 	inst = &Instance{
 		Job:    *job,
+		UID:    uid,
 		Mounts: Mounts{Inputs: filepath.Join(dir, wsInputs), Output: filepath.Join(dir, wsOutput)},
 		Stdout: filepath.Join(dir, wsStdout),
 		Stderr: filepath.Join(dir, wsStderr),
@@ -87,11 +90,11 @@ func createWorkspace(ctx context.Context, stateDir string, job *Job) (inst *Inst
 	}
 	if job.Code != "" {
 		inst.Mounts.Code = filepath.Join(dir, wsCode)
-		if err := copyCode(job.Code, inst.Mounts.Code); err != nil {
+		if err := copyCode(job.Code, inst.Mounts.Code, code); err != nil {
 			return nil, err
 		}
 	}
-	if err := mountOutput(inst.Mounts.Output, job.Limits.OutputBytes); err != nil {
+	if err := mountOutput(inst.Mounts.Output, job.Limits.OutputBytes, uid); err != nil {
 		return nil, err
 	}
 	for _, f := range []string{inst.Stdout, inst.Stderr} {
@@ -145,8 +148,9 @@ func materializeInputs(ctx context.Context, dir string, inputs []Input) error {
 }
 
 // copyCode copies a code directory or .tar.gz into dst: regular files and
-// directories only, world-readable, executable bits kept.
-func copyCode(src, dst string) error {
+// directories only, world-readable, executable bits kept, within lim
+// (counted while copying, so a small archive cannot unpack to any size).
+func copyCode(src, dst string, lim CodeLimits) error {
 	fi, err := os.Stat(src)
 	if err != nil {
 		return fmt.Errorf("code %s: %w", src, ErrInvalidArgument)
@@ -154,12 +158,19 @@ func copyCode(src, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
+	b := codeBudget{src: src, lim: lim, bytes: lim.Bytes}
 	if fi.IsDir() {
 		return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
 			rel, _ := filepath.Rel(src, p)
+			if rel == "." {
+				return nil
+			}
+			if err := b.entry(rel); err != nil {
+				return err
+			}
 			target := filepath.Join(dst, rel)
 			switch {
 			case d.IsDir():
@@ -174,7 +185,7 @@ func copyCode(src, dst string) error {
 					return err
 				}
 				defer f.Close()
-				return writeCodeFile(target, f, info.Mode())
+				return b.write(rel, target, f, info.Size(), info.Mode())
 			}
 			return fmt.Errorf("code %s: %s is not a regular file or directory: %w", src, rel, ErrInvalidArgument)
 		})
@@ -204,6 +215,9 @@ func copyCode(src, dst string) error {
 		if !filepath.IsLocal(name) {
 			return fmt.Errorf("code %s: entry %q escapes the code directory: %w", src, h.Name, ErrInvalidArgument)
 		}
+		if err := b.entry(name); err != nil {
+			return err
+		}
 		target := filepath.Join(dst, name)
 		switch h.Typeflag {
 		case tar.TypeDir:
@@ -214,13 +228,52 @@ func copyCode(src, dst string) error {
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return err
 			}
-			if err := writeCodeFile(target, tr, h.FileInfo().Mode()); err != nil {
+			if err := b.write(name, target, tr, h.Size, h.FileInfo().Mode()); err != nil {
 				return err
 			}
 		default:
 			return fmt.Errorf("code %s: entry %q is not a regular file or directory: %w", src, h.Name, ErrInvalidArgument)
 		}
 	}
+}
+
+// codeBudget counts a code bundle against its limits as it is copied.
+type codeBudget struct {
+	src   string
+	lim   CodeLimits
+	files int   // entries so far
+	bytes int64 // bytes left
+}
+
+func (b *codeBudget) entry(rel string) error {
+	b.files++
+	switch {
+	case b.files > b.lim.Files:
+		return fmt.Errorf("code %s: more than %d files and directories (the code bundle limit): %w", b.src, b.lim.Files, ErrInvalidArgument)
+	case strings.Count(rel, string(filepath.Separator))+1 > b.lim.Depth:
+		return fmt.Errorf("code %s: %q is deeper than %d directories (the code bundle limit): %w", b.src, rel, b.lim.Depth, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// write copies one file of declared size, never more than the bytes left.
+func (b *codeBudget) write(rel, target string, r io.Reader, size int64, mode fs.FileMode) error {
+	tooBig := fmt.Errorf("code %s: unpacks to more than %s (the code bundle limit): %w", b.src, FormatBytes(b.lim.Bytes), ErrInvalidArgument)
+	if size > b.bytes {
+		return tooBig
+	}
+	lr := &io.LimitedReader{R: r, N: b.bytes + 1}
+	if err := writeCodeFile(target, lr, mode); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("code %s: %q appears twice: %w", b.src, rel, ErrInvalidArgument)
+		}
+		return err
+	}
+	b.bytes = lr.N - 1
+	if b.bytes < 0 {
+		return tooBig
+	}
+	return nil
 }
 
 func writeCodeFile(target string, r io.Reader, mode fs.FileMode) error {
@@ -248,26 +301,18 @@ func createFrom(path string, perm fs.FileMode, r io.Reader) error {
 	return err
 }
 
-// mountOutput mounts a tmpfs of the given size, owned by the job user, at
-// dir: the kernel enforces the output cap.
-func mountOutput(dir string, size int64) error {
+// mountOutput mounts a tmpfs of the given size, owned by the job's uid, at
+// dir: the kernel enforces the output cap on the blocks used (apparent
+// sizes are checked by outputOver and Collect).
+func mountOutput(dir string, size int64, uid uint32) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	opts := fmt.Sprintf("size=%d,mode=0700,uid=%d,gid=%d,nr_inodes=65536", size, JobUID, JobGID)
+	opts := fmt.Sprintf("size=%d,mode=0700,uid=%d,gid=%d,nr_inodes=65536", size, uid, uid)
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
 		return fmt.Errorf("mount the output tmpfs at %s (sluice must run as root): %w", dir, err)
 	}
 	return nil
-}
-
-// outputFull reports whether the output tmpfs has no space or inodes left.
-func outputFull(dir string) bool {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return false
-	}
-	return st.Bavail == 0 || st.Ffree == 0
 }
 
 // removeWorkspace unmounts the output tmpfs and deletes the job directory.
@@ -277,133 +322,4 @@ func removeWorkspace(dir string) error {
 		return fmt.Errorf("unmount %s: %w", out, err)
 	}
 	return os.RemoveAll(dir)
-}
-
-// Output is a collected output file.
-type Output struct {
-	Path   string `json:"path"` // relative to /data/out
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
-
-// Rejected is an output entry that was not collected.
-type Rejected struct {
-	Path   string `json:"path"`
-	Reason string `json:"reason"`
-}
-
-// Collect copies the regular files under src into dst and reports what it
-// refused: symbolic links, hard links, devices, FIFOs, sockets, hidden
-// files and names that are not plain local paths. Nothing is followed.
-func Collect(src, dst string) ([]Output, []Rejected, error) {
-	var outs []Output
-	var rejected []Rejected
-	if err := os.MkdirAll(dst, 0o700); err != nil {
-		return nil, nil, err
-	}
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == src {
-			return nil
-		}
-		rel, _ := filepath.Rel(src, p)
-		reject := func(reason string) error {
-			rejected = append(rejected, Rejected{Path: safeName(rel), Reason: reason})
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if why := unsafeName(d.Name()); why != "" {
-			return reject(why)
-		}
-		if !filepath.IsLocal(rel) {
-			return reject("name escapes the output directory")
-		}
-		switch t := d.Type(); {
-		case d.IsDir():
-			return nil
-		case t&fs.ModeSymlink != 0:
-			return reject("symbolic link")
-		case t&fs.ModeDevice != 0 || t&fs.ModeCharDevice != 0:
-			return reject("device")
-		case t&fs.ModeNamedPipe != 0:
-			return reject("named pipe (FIFO)")
-		case t&fs.ModeSocket != 0:
-			return reject("socket")
-		case !t.IsRegular():
-			return reject("not a regular file")
-		}
-		o, why, err := copyOutput(p, filepath.Join(dst, rel))
-		if err != nil {
-			return err
-		}
-		if why != "" {
-			return reject(why)
-		}
-		o.Path = rel
-		outs = append(outs, o)
-		return nil
-	})
-	return outs, rejected, err
-}
-
-// copyOutput copies one regular file without following links, hashing it.
-func copyOutput(src, dst string) (Output, string, error) {
-	fd, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return Output{}, "cannot open: " + err.Error(), nil
-	}
-	f := os.NewFile(uintptr(fd), src)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return Output{}, "", err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return Output{}, "not a regular file", nil
-	}
-	if st.Nlink > 1 {
-		return Output{}, "hard link", nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return Output{}, "", err
-	}
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return Output{}, "", err
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), f)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(dst)
-		return Output{}, "", err
-	}
-	return Output{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, "", nil
-}
-
-// unsafeName says why a file name is refused, or "".
-func unsafeName(name string) string {
-	switch {
-	case strings.HasPrefix(name, "."):
-		return "hidden file"
-	case !utf8.ValidString(name):
-		return "name is not valid UTF-8"
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return "name contains control characters"
-	}
-	return ""
-}
-
-// safeName makes a refused name printable.
-func safeName(name string) string {
-	if utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsControl) < 0 {
-		return name
-	}
-	return fmt.Sprintf("%q", name)
 }

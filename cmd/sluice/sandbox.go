@@ -173,7 +173,7 @@ Limits default to the platform defaults and can never exceed the maximums.`,
 					return err
 				}
 			} else {
-				printResult(c.OutOrStdout(), res)
+				printResult(c.OutOrStdout(), res, out)
 			}
 			if res.Reason == sandbox.ReasonError {
 				return exitError{code: exitFailed, msg: "job " + res.JobID + " could not run: " + res.Error}
@@ -232,7 +232,7 @@ directory; then containers, tasks, snapshots and workspaces are removed.`,
 						fmt.Fprintln(c.OutOrStdout(), "nothing to recover")
 					}
 					for _, r := range results {
-						printResult(c.OutOrStdout(), r)
+						printResult(c.OutOrStdout(), r, "")
 					}
 				}
 				return err
@@ -243,7 +243,9 @@ directory; then containers, tasks, snapshots and workspaces are removed.`,
 	return c
 }
 
-func printResult(w io.Writer, r *sandbox.Result) {
+// printResult prints a result; the log files are named inside quarantine
+// when it is known.
+func printResult(w io.Writer, r *sandbox.Result, quarantine string) {
 	fmt.Fprintf(w, "job %s: %s, exit code %d, %d ms", r.JobID, r.Reason, r.ExitCode, r.DurationMS)
 	if r.Recovered {
 		fmt.Fprint(w, " (recovered)")
@@ -263,7 +265,7 @@ func printResult(w io.Writer, r *sandbox.Result) {
 		fmt.Fprintf(tw, "  rejected\t%s\t%s\t\n", rj.Path, rj.Reason)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "  stdout %s\n  stderr %s\n", r.Stdout, r.Stderr)
+	fmt.Fprintf(w, "  stdout %s\n  stderr %s\n", filepath.Join(quarantine, r.Stdout), filepath.Join(quarantine, r.Stderr))
 	if r.LogsTruncated {
 		fmt.Fprintln(w, "  (logs truncated at the log size limit)")
 	}

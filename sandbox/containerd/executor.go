@@ -1,12 +1,15 @@
 package containerd
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -18,11 +21,16 @@ import (
 	"github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/contrib/seccomp"
 	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sluicehq/sluice/internal/atomicfile"
@@ -37,7 +45,11 @@ const (
 	labelJob      = "sluice.job"
 	labelDeadline = "sluice.deadline"
 	labelRuntime  = "sluice.runtime"
+	labelRootfs   = "sluice.rootfs" // key of the image's shared read-only view
 	runcShim      = "io.containerd.runc.v2"
+	// rootfsPrefix names the read-only snapshot views job roots are
+	// mounted from: one per image, shared by all its jobs.
+	rootfsPrefix = "sluice-rootfs-"
 )
 
 // Executor runs jobs as containerd containers.
@@ -151,21 +163,26 @@ func (e *Executor) image(ctx context.Context, job sandbox.Job) (containerd.Image
 	return image, nil
 }
 
-// Prepare creates the container and its snapshot with the hardened spec.
+// Prepare creates the container with the hardened spec. A job's root is
+// the image's shared read-only view (rootfs), mounted when the task is
+// created: no snapshot is made or removed per job, and no path in it says
+// anything about other jobs.
 func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 	ctx = e.ctx(ctx)
 	job := inst.Job
 	if _, err := e.client.LoadContainer(ctx, job.ID); err == nil {
 		return nil // already prepared
 	}
+	if inst.UID < sandbox.MinJobUID {
+		return fmt.Errorf("job %s: host uid %d is not a job uid: %w", job.ID, inst.UID, sandbox.ErrInvalidArgument)
+	}
 	image, err := e.image(ctx, job)
 	if err != nil {
 		return err
 	}
-	if ok, err := image.IsUnpacked(ctx, e.snapshotter); err != nil || !ok {
-		if err := image.Unpack(ctx, e.snapshotter); err != nil {
-			return fmt.Errorf("unpack image %q: %w", job.Image, err)
-		}
+	key, err := e.rootfs(ctx, image)
+	if err != nil {
+		return err
 	}
 	runtimeOpts := &options.Options{}
 	if job.Runtime == sandbox.RuntimeGVisor {
@@ -175,16 +192,15 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 		}
 		runtimeOpts.BinaryName = wrapper
 	}
-	spec := append([]oci.SpecOpts{oci.WithImageConfig(image)}, hardenedSpec(inst)...)
+	spec := append([]oci.SpecOpts{withImageConfig(image)}, hardenedSpec(inst)...)
 	_, err = e.client.NewContainer(ctx, job.ID,
-		containerd.WithImage(image),
-		containerd.WithSnapshotter(e.snapshotter),
-		containerd.WithNewSnapshot(job.ID, image),
+		containerd.WithImageName(image.Name()),
 		containerd.WithRuntime(runcShim, runtimeOpts),
 		containerd.WithContainerLabels(map[string]string{
 			labelJob:      job.ID,
 			labelRuntime:  string(job.Runtime),
 			labelDeadline: strconv.FormatInt(inst.Deadline.Unix(), 10),
+			labelRootfs:   key,
 		}),
 		containerd.WithNewSpec(spec...),
 	)
@@ -196,15 +212,85 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 	return nil
 }
 
+// rootfs returns the key of the image's read-only snapshot view, creating
+// it on first use. The view is a garbage-collection root: it stays while
+// the image does not change, and a changed image gets a new one.
+func (e *Executor) rootfs(ctx context.Context, image containerd.Image) (string, error) {
+	diffIDs, err := image.RootFS(ctx)
+	if err != nil {
+		return "", fmt.Errorf("image %q: %w", image.Name(), err)
+	}
+	chain := identity.ChainID(diffIDs)
+	key := rootfsPrefix + chain.Encoded()
+	sn := e.client.SnapshotService(e.snapshotter)
+	if _, err := sn.Stat(ctx, key); err == nil {
+		return key, nil
+	}
+	if ok, err := image.IsUnpacked(ctx, e.snapshotter); err != nil || !ok {
+		if err := image.Unpack(ctx, e.snapshotter); err != nil {
+			return "", fmt.Errorf("unpack image %q: %w", image.Name(), err)
+		}
+	}
+	_, err = sn.View(ctx, key, chain.String(), snapshots.WithLabels(map[string]string{
+		"containerd.io/gc.root": time.Now().UTC().Format(time.RFC3339),
+	}))
+	if err != nil && !errdefs.IsAlreadyExists(err) {
+		return "", fmt.Errorf("image %q: read-only view: %w", image.Name(), err)
+	}
+	return key, nil
+}
+
+// withImageConfig applies the image's environment, entrypoint and command,
+// and working directory. (containerd's oci.WithImageConfig also mounts the
+// root to read the image's groups; a job's user and groups are Sluice's,
+// so that work is skipped.)
+func withImageConfig(image containerd.Image) oci.SpecOpts {
+	return func(ctx context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		desc, err := image.Config(ctx)
+		if err != nil {
+			return err
+		}
+		switch desc.MediaType {
+		case ocispec.MediaTypeImageConfig, images.MediaTypeDockerSchema2Config:
+		default:
+			return fmt.Errorf("image %q: unknown config media type %s", image.Name(), desc.MediaType)
+		}
+		blob, err := content.ReadBlob(ctx, image.ContentStore(), desc)
+		if err != nil {
+			return err
+		}
+		var img ocispec.Image
+		if err := json.Unmarshal(blob, &img); err != nil {
+			return fmt.Errorf("image %q: config: %w", image.Name(), err)
+		}
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		env := img.Config.Env
+		if len(env) == 0 {
+			env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+		}
+		s.Process.Env = env
+		s.Process.Args = append(slices.Clone(img.Config.Entrypoint), img.Config.Cmd...)
+		s.Process.Cwd = cmp.Or(img.Config.WorkingDir, "/")
+		return nil
+	}
+}
+
 // hardenedSpec is the isolation every job gets, applied after the image's
 // own configuration so that nothing in the image can weaken it.
 func hardenedSpec(inst *sandbox.Instance) []oci.SpecOpts {
 	job := inst.Job
 	lim := job.Limits
+	scratch := func(dst string, size int64, mode string) specs.Mount {
+		return specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "nodev", "noexec", "mode=" + mode, "size=" + strconv.FormatInt(size, 10)}}
+	}
 	mounts := []specs.Mount{
 		{Destination: sandbox.InputDir, Type: "bind", Source: inst.Mounts.Inputs, Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}},
 		{Destination: sandbox.OutputDir, Type: "bind", Source: inst.Mounts.Output, Options: []string{"rbind", "rw", "nosuid", "nodev", "noexec"}},
-		{Destination: sandbox.TmpDir, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec", "mode=1777", "size=" + strconv.FormatInt(lim.TmpBytes, 10)}},
+		scratch(sandbox.TmpDir, lim.TmpBytes, "1777"),
+		scratch(sandbox.ShmDir, lim.ShmBytes, "1777"),
 	}
 	if inst.Mounts.Code != "" {
 		mounts = append(mounts, specs.Mount{Destination: sandbox.CodeDir, Type: "bind", Source: inst.Mounts.Code, Options: []string{"rbind", "ro", "nosuid", "nodev"}})
@@ -212,9 +298,9 @@ func hardenedSpec(inst *sandbox.Instance) []oci.SpecOpts {
 	const period = 100000
 	opts := []oci.SpecOpts{
 		oci.WithHostname("sandbox"),
-		oci.WithEnv(append([]string{"HOME=/tmp", "TMPDIR=/tmp"}, job.Env...)),
+		oci.WithEnv(append([]string{"HOME=/tmp", "TMPDIR=/tmp", "USER=sandbox", "LOGNAME=sandbox"}, job.Env...)),
 		oci.WithRootFSReadonly(),
-		oci.WithUIDGID(sandbox.JobUID, sandbox.JobGID),
+		oci.WithUIDGID(inst.UID, inst.UID),
 		withNoAdditionalGIDs,
 		oci.WithCapabilities(nil),
 		oci.WithAmbientCapabilities(nil),
@@ -225,14 +311,72 @@ func hardenedSpec(inst *sandbox.Instance) []oci.SpecOpts {
 		oci.WithPidsLimit(lim.Pids),
 		oci.WithCPUCFS(int64(lim.CPUs*period), period),
 		oci.WithoutRunMount,
+		withoutMounts("/dev/shm", "/dev/mqueue"),
 		oci.WithMounts(mounts),
-		seccomp.WithDefaultProfile(),
+		withSeccomp,
 		requireMaskedPaths,
 	}
 	if len(job.Command) > 0 {
-		opts = append(opts, oci.WithProcessArgs(job.Command...))
+		opts = append(opts, withCommand(job.Command))
 	}
 	return opts
+}
+
+// withCommand makes cmd the whole argv, in place of the image's entrypoint and command.
+func withCommand(cmd []string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Process.Args = cmd
+		return nil
+	}
+}
+
+// withoutMounts drops the default spec's mounts at these destinations.
+func withoutMounts(dsts ...string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		kept := s.Mounts[:0]
+		for _, m := range s.Mounts {
+			if !slices.Contains(dsts, m.Destination) {
+				kept = append(kept, m)
+			}
+		}
+		s.Mounts = kept
+		return nil
+	}
+}
+
+// refusedSyscalls are the calls containerd's default seccomp profile
+// allows that a data job never needs and that widen what a hostile one can
+// reach: io_uring (its own large kernel surface, and outside seccomp's view
+// once set up), kernel AIO (a host-wide limit, fs.aio-max-nr), POSIX
+// message queues, tracing and reading other processes' memory, and file
+// handles.
+var refusedSyscalls = []string{
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
+	"io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents", "io_pgetevents_time64",
+	"mq_open", "mq_unlink", "mq_timedsend", "mq_timedsend_time64", "mq_timedreceive", "mq_timedreceive_time64", "mq_notify", "mq_getsetattr",
+	"ptrace", "process_vm_readv", "process_vm_writev",
+	"name_to_handle_at",
+}
+
+// SeccompProfile is Sluice's seccomp profile for a spec: containerd's
+// default without refusedSyscalls, which fail with EPERM like every call
+// the default refuses.
+func SeccompProfile(s *oci.Spec) *specs.LinuxSeccomp {
+	p := seccomp.DefaultProfile(s)
+	kept := p.Syscalls[:0]
+	for _, rule := range p.Syscalls {
+		rule.Names = slices.DeleteFunc(rule.Names, func(n string) bool { return slices.Contains(refusedSyscalls, n) })
+		if len(rule.Names) > 0 {
+			kept = append(kept, rule)
+		}
+	}
+	p.Syscalls = kept
+	return p
+}
+
+func withSeccomp(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	s.Linux.Seccomp = SeccompProfile(s)
+	return nil
 }
 
 // withNoAdditionalGIDs drops any supplementary groups the image asked for.
@@ -281,9 +425,20 @@ func (e *Executor) Start(ctx context.Context, inst *sandbox.Instance) error {
 	}
 	fifoDir := filepath.Join(filepath.Dir(inst.Stdout), "fifo")
 	if err := os.MkdirAll(fifoDir, 0o700); err != nil {
+		r.close()
 		return err
 	}
-	task, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, r.stdout, r.stderr), cio.WithFIFODir(fifoDir)))
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		r.close()
+		return mapErr(id, err)
+	}
+	root, err := e.client.SnapshotService(e.snapshotter).Mounts(ctx, labels[labelRootfs])
+	if err != nil {
+		r.close()
+		return mapErr(id, fmt.Errorf("the image's read-only view: %w", err))
+	}
+	task, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, r.stdout, r.stderr), cio.WithFIFODir(fifoDir)), containerd.WithRootFS(root))
 	if err != nil {
 		r.close()
 		return mapErr(id, err)

@@ -3,6 +3,7 @@ package containerd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -89,9 +90,11 @@ func run(t *testing.T, e *ctrd.Executor, job sandbox.Job) (*sandbox.Result, stri
 	return res, q
 }
 
-func stdout(t *testing.T, res *sandbox.Result) string {
+// readLog reads a log file of a result (res.Stdout or res.Stderr) from its
+// quarantine directory.
+func readLog(t *testing.T, q, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(res.Stdout)
+	b, err := os.ReadFile(filepath.Join(q, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +151,11 @@ func checkIsolation(t *testing.T, out string, gvisor bool) {
 			}
 		}
 	}
+	var uid, gid uint32
+	if _, err := fmt.Sscanf(out, "uid=%d gid=%d", &uid, &gid); err != nil || uid < sandbox.MinJobUID || gid != uid {
+		t.Errorf("isolation: want a job uid from the range (>= %d) as uid and gid, got %q", sandbox.MinJobUID, strings.SplitN(out, "\n", 2)[0])
+	}
 	want := []string{
-		"uid=65534 gid=65534",
 		"CapEff:\t0000000000000000",
 		"CapPrm:\t0000000000000000",
 		"CapBnd:\t0000000000000000",
@@ -175,11 +181,11 @@ func TestIsolationRunc(t *testing.T) {
 	e := newExecutor(t)
 	code := t.TempDir()
 	os.WriteFile(filepath.Join(code, "check.sh"), []byte(isolationScript), 0o644)
-	res, _ := run(t, e, sandbox.Job{ID: "iso-runc", Image: "busybox", Runtime: sandbox.RuntimeRunc, Code: code, Command: []string{"sh", "/code/check.sh"}})
+	res, q := run(t, e, sandbox.Job{ID: "iso-runc", Image: "busybox", Runtime: sandbox.RuntimeRunc, Code: code, Command: []string{"sh", "/code/check.sh"}})
 	if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 {
 		t.Fatalf("job ended %s/%d: %s", res.Reason, res.ExitCode, res.Error)
 	}
-	checkIsolation(t, stdout(t, res), false)
+	checkIsolation(t, readLog(t, q, res.Stdout), false)
 	if len(res.Outputs) != 1 || res.Outputs[0].Path != "ok.txt" {
 		t.Errorf("outputs: %+v", res.Outputs)
 	}
@@ -192,13 +198,12 @@ func TestIsolationGVisor(t *testing.T) {
 	}
 	code := t.TempDir()
 	os.WriteFile(filepath.Join(code, "check.sh"), []byte(isolationScript), 0o644)
-	res, _ := run(t, e, sandbox.Job{ID: "iso-gvisor", Image: "busybox", Runtime: sandbox.RuntimeGVisor, Code: code,
+	res, q := run(t, e, sandbox.Job{ID: "iso-gvisor", Image: "busybox", Runtime: sandbox.RuntimeGVisor, Code: code,
 		Command: []string{"sh", "/code/check.sh"}}) // pids default to sandbox.GVisorMinPids
 	if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 {
-		out, _ := os.ReadFile(res.Stderr)
-		t.Fatalf("job ended %s/%d: %s %s", res.Reason, res.ExitCode, res.Error, out)
+		t.Fatalf("job ended %s/%d: %s %s", res.Reason, res.ExitCode, res.Error, readLog(t, q, res.Stderr))
 	}
-	checkIsolation(t, stdout(t, res), true)
+	checkIsolation(t, readLog(t, q, res.Stdout), true)
 }
 
 func TestMemoryHogIsOOM(t *testing.T) {
@@ -299,14 +304,14 @@ mkfifo pipe
 
 func TestLogCap(t *testing.T) {
 	e := newExecutor(t)
-	res, _ := run(t, e, sandbox.Job{ID: "logcap", Image: "busybox", Runtime: sandbox.RuntimeRunc,
+	res, q := run(t, e, sandbox.Job{ID: "logcap", Image: "busybox", Runtime: sandbox.RuntimeRunc,
 		Command: []string{"sh", "-c", "yes sluice | head -c 5000000; yes err | head -c 5000000 >&2; echo done > /data/out/done"},
 		Limits:  sandbox.Limits{LogBytes: 64 << 10}})
 	if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 || !res.LogsTruncated {
 		t.Errorf("ended %s/%d, truncated %v: a chatty job must finish with capped logs", res.Reason, res.ExitCode, res.LogsTruncated)
 	}
 	for _, f := range []string{res.Stdout, res.Stderr} {
-		fi, err := os.Stat(f)
+		fi, err := os.Stat(filepath.Join(q, f))
 		if err != nil {
 			t.Fatal(err)
 		}

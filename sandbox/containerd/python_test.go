@@ -47,8 +47,7 @@ print(manifest["datasets"][0]["rows"], len(agg))
 		Inputs: []sandbox.Input{{Name: "residents", Path: masked}}, Code: code,
 		Command: []string{"python3", "/code/main.py"}, Limits: sandbox.Limits{Memory: 1 << 30, Timeout: 5 * time.Minute}})
 	if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 {
-		errOut, _ := os.ReadFile(res.Stderr)
-		t.Fatalf("job ended %s/%d: %s\n%s", res.Reason, res.ExitCode, res.Error, errOut)
+		t.Fatalf("job ended %s/%d: %s\n%s", res.Reason, res.ExitCode, res.Error, readLog(t, q, res.Stderr))
 	}
 	if len(res.Outputs) != 1 || res.Outputs[0].Path != "income_by_city.csv" {
 		t.Fatalf("outputs: %+v", res.Outputs)
@@ -73,7 +72,7 @@ print(manifest["datasets"][0]["rows"], len(agg))
 	if total != 6000 {
 		t.Errorf("aggregate counts add up to %d, want 6000", total)
 	}
-	if got := strings.Fields(stdout(t, res)); len(got) != 2 || got[0] != "6000" {
+	if got := strings.Fields(readLog(t, q, res.Stdout)); len(got) != 2 || got[0] != "6000" {
 		t.Errorf("job printed %q, want the manifest's 6000 rows", got)
 	}
 }
