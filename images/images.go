@@ -42,7 +42,7 @@ var (
 
 // builderVersion changes whenever the way images are built changes, so that
 // cached images are rebuilt.
-const builderVersion = "2"
+const builderVersion = "3"
 
 // Definition is an image.yaml.
 type Definition struct {
@@ -165,6 +165,9 @@ func Build(ctx context.Context, d *Definition, cacheDir string, log *slog.Logger
 		return nil, err
 	}
 	if err := jobDirs(rootfs); err != nil {
+		return nil, err
+	}
+	if err := neutralEtc(rootfs); err != nil {
 		return nil, err
 	}
 	layerTar := filepath.Join(work, "layer.tar")
@@ -357,6 +360,27 @@ func jobDirs(root string) error {
 			return err
 		}
 		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// neutralEtc replaces what a build copies from the build host — its name,
+// its hosts file, its resolver — with files that say nothing about it. A
+// job has no network: the resolver is empty.
+func neutralEtc(root string) error {
+	files := map[string]string{
+		"hostname":    "sandbox\n",
+		"hosts":       "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"resolv.conf": "",
+	}
+	for name, content := range files {
+		p := filepath.Join(root, "etc", name)
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			return err
 		}
 	}

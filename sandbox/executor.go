@@ -10,12 +10,13 @@ type Reason string
 
 // Reasons.
 const (
-	ReasonExited      Reason = "exited"       // the command ended by itself
-	ReasonTimeout     Reason = "timeout"      // killed at the wall-clock limit
-	ReasonOOM         Reason = "oom"          // killed by the kernel at the memory limit
-	ReasonOutputLimit Reason = "output_limit" // killed when /data/out filled up
-	ReasonStopped     Reason = "stopped"      // stopped on request (or on recovery)
-	ReasonError       Reason = "error"        // could not run
+	ReasonExited      Reason = "exited"        // the command ended by itself
+	ReasonTimeout     Reason = "timeout"       // killed at the wall-clock limit
+	ReasonOOM         Reason = "oom"           // killed by the kernel at the memory limit
+	ReasonOutputLimit Reason = "output_limit"  // killed when /data/out filled up
+	ReasonStopped     Reason = "stopped"       // stopped on request (or on recovery)
+	ReasonRuntime     Reason = "runtime_error" // the sandbox runtime itself failed; the job's own exit is unknown
+	ReasonError       Reason = "error"         // could not run
 )
 
 // Mounts are the host paths a job's container binds.
@@ -43,6 +44,9 @@ type Exit struct {
 	Code      int
 	OOMKilled bool
 	At        time.Time
+	// RuntimeError says how the runtime failed (a gVisor sandbox that
+	// crashed), when it did: then Code is the runtime's, not the job's.
+	RuntimeError string
 }
 
 // State is where a job's task is.

@@ -218,7 +218,10 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 			if w.err != nil {
 				return nil, fmt.Errorf("job %s: waiting for the task: %w", id, w.err)
 			}
+			var runErr error
 			switch {
+			case w.exit.RuntimeError != "":
+				reason, runErr = ReasonRuntime, errors.New(w.exit.RuntimeError)
 			case reason != "":
 			case w.exit.OOMKilled:
 				reason = ReasonOOM
@@ -227,7 +230,7 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 			default:
 				reason = ReasonExited
 			}
-			return r.finish(context.WithoutCancel(ctx), rec, w.exit, reason, nil), nil
+			return r.finish(context.WithoutCancel(ctx), rec, w.exit, reason, runErr), nil
 		case <-deadline.C:
 			stop(ReasonTimeout)
 		case <-tick.C:
@@ -353,6 +356,9 @@ func (r *Runner) recoverJob(ctx context.Context, id string) (*Result, error) {
 	switch st.State {
 	case StateStopped:
 		reason := ReasonExited
+		if st.Exit.RuntimeError != "" {
+			return r.finish(ctx, &rec, *st.Exit, ReasonRuntime, errors.New(st.Exit.RuntimeError)), nil
+		}
 		if st.Exit.OOMKilled {
 			reason = ReasonOOM
 		} else if outputOver(rec.Instance.Mounts.Output, rec.Instance.Job.Limits.OutputBytes) {

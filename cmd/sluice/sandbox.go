@@ -74,9 +74,9 @@ func newSandboxCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run analysis jobs in isolated containers",
-		Long: `Runs jobs in containerd containers with no network, a read-only root, uid 65534,
-no capabilities, no-new-privileges, seccomp and resource limits. None of it can be
-switched off. Inputs appear read-only at /data/in/<name>/ (data.arrow, data.parquet,
+		Long: `Runs jobs in containerd containers with no network, a read-only root, a host uid
+of their own (non-root, from the job uid range), no capabilities, no-new-privileges,
+Sluice's seccomp profile and resource limits. None of it can be switched off. Inputs appear read-only at /data/in/<name>/ (data.arrow, data.parquet,
 data.csv and /data/in/manifest.json), code at /code; /data/out is the only way out.`,
 	}
 	rf.register(c)
@@ -91,6 +91,7 @@ func newSandboxRunCmd(rf *runtimeFlags) *cobra.Command {
 		env                                   []string
 		timeout                               time.Duration
 		memory, outputSize, tmpSize, logSize  string
+		shmSize                               string
 		cpus                                  float64
 		pids                                  int64
 	)
@@ -98,14 +99,17 @@ func newSandboxRunCmd(rf *runtimeFlags) *cobra.Command {
 		Use:   "run --image NAME [--input NAME=FILE]... [--code DIR] [--timeout D] [--memory SIZE] [--cpus N] [--runtime runc|gvisor] --out DIR [-o json] -- CMD...",
 		Short: "Run one job and collect its outputs into a quarantine directory",
 		Long: `Runs one job through the same code the server uses, then collects into --out:
-  out/         the regular files the job wrote to /data/out (links, devices, FIFOs,
-               sockets and hidden files are refused and reported)
+  out/         the regular files the job wrote to /data/out, up to --output-size of
+               apparent size in all (links, devices, FIFOs, sockets, hidden files,
+               misleading names and files over the cap are refused and reported)
   stdout, stderr  what the job printed (capped)
-  result.json  exit code, reason (exited, timeout, oom, output_limit, stopped, error),
-               duration, resource use, outputs with size and sha256, rejected entries
+  result.json  exit code, reason (exited, timeout, oom, output_limit, stopped,
+               runtime_error, error), duration, resource use, outputs with size and
+               sha256, rejected entries
 
 Exit code: 0 when the job exited 0; 1 when it ran and failed (non-zero exit,
-timeout, oom, output_limit); 2 for usage errors; 4 when it could not run.
+timeout, oom, output_limit); 2 for usage and input errors (a code bundle over its
+limits, say); 4 when it could not run or its runtime failed (runtime_error).
 Limits default to the platform defaults and can never exceed the maximums.`,
 		Example: `  sluice sandbox run --image busybox --out /tmp/q1 -- sh -c 'echo hi > /data/out/hello.txt'
   sluice sandbox run --image python --input residents=masked.arrow --code ./analysis \
@@ -136,7 +140,7 @@ Limits default to the platform defaults and can never exceed the maximums.`,
 				flag string
 				val  string
 				dst  *int64
-			}{{"memory", memory, &job.Limits.Memory}, {"output-size", outputSize, &job.Limits.OutputBytes}, {"tmp-size", tmpSize, &job.Limits.TmpBytes}, {"log-size", logSize, &job.Limits.LogBytes}} {
+			}{{"memory", memory, &job.Limits.Memory}, {"output-size", outputSize, &job.Limits.OutputBytes}, {"tmp-size", tmpSize, &job.Limits.TmpBytes}, {"shm-size", shmSize, &job.Limits.ShmBytes}, {"log-size", logSize, &job.Limits.LogBytes}} {
 				if s.val != "" {
 					if *s.dst, err = parseSize(s.val); err != nil {
 						return usagef("--%s %q: %v", s.flag, s.val, err)
@@ -175,7 +179,7 @@ Limits default to the platform defaults and can never exceed the maximums.`,
 			} else {
 				printResult(c.OutOrStdout(), res, out)
 			}
-			if res.Reason == sandbox.ReasonError {
+			if res.Reason == sandbox.ReasonError || res.Reason == sandbox.ReasonRuntime {
 				return exitError{code: exitFailed, msg: "job " + res.JobID + " could not run: " + res.Error}
 			}
 			if res.Reason != sandbox.ReasonExited || res.ExitCode != 0 {
@@ -195,6 +199,7 @@ Limits default to the platform defaults and can never exceed the maximums.`,
 	f.Int64Var(&pids, "pids", 0, "process and thread limit (default "+strconv.FormatInt(sandbox.DefaultLimits.Pids, 10)+")")
 	f.StringVar(&outputSize, "output-size", "", "size cap of /data/out (default "+sandbox.FormatBytes(sandbox.DefaultLimits.OutputBytes)+")")
 	f.StringVar(&tmpSize, "tmp-size", "", "size of the /tmp tmpfs (default "+sandbox.FormatBytes(sandbox.DefaultLimits.TmpBytes)+")")
+	f.StringVar(&shmSize, "shm-size", "", "size of the /dev/shm tmpfs (default "+sandbox.FormatBytes(sandbox.DefaultLimits.ShmBytes)+")")
 	f.StringVar(&logSize, "log-size", "", "cap on each of stdout and stderr (default "+sandbox.FormatBytes(sandbox.DefaultLimits.LogBytes)+")")
 	f.StringVar(&runtime, "runtime", "runc", "OCI runtime: runc or gvisor")
 	f.StringVar(&out, "out", "", "quarantine directory to create for the outputs, logs and result")

@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -84,7 +86,8 @@ func WithNamespace(ns string) Option { return func(e *Executor) { e.ns = ns } }
 func WithSnapshotter(s string) Option { return func(e *Executor) { e.snapshotter = s } }
 
 // WithRunsc enables the gVisor runtime with this runsc binary; wrapperDir
-// receives the small wrapper script the runc shim runs instead of runc.
+// receives the small wrapper script the runc shim runs instead of runc,
+// and, in panic/, the Go runtime messages of each sandbox.
 func WithRunsc(runsc, wrapperDir string) Option {
 	return func(e *Executor) { e.runsc, e.wrapperDir = runsc, wrapperDir }
 }
@@ -396,15 +399,57 @@ func requireMaskedPaths(_ context.Context, _ oci.Client, _ *containers.Container
 }
 
 func (e *Executor) runscWrapper() (string, error) {
-	if err := os.MkdirAll(e.wrapperDir, 0o755); err != nil {
+	if err := os.MkdirAll(e.panicDir(), 0o700); err != nil {
 		return "", err
 	}
 	path := filepath.Join(e.wrapperDir, "runsc-sluice")
-	script := fmt.Sprintf("#!/bin/sh\n# written by sluice: gVisor through the runc v2 shim, with no network\nexec %s --network=none --oci-seccomp \"$@\"\n", e.runsc)
+	// The container ID is the last argument of create; the sandbox that
+	// create starts inherits --panic-log.
+	script := fmt.Sprintf(`#!/bin/sh
+# written by sluice: gVisor through the runc v2 shim, with no network; each
+# sandbox's Go runtime messages (a crash) go to %[2]s/<container id>
+for a; do id=$a; done
+case " $* " in
+*" create "*) exec %[1]s --network=none --oci-seccomp --panic-log="%[2]s/$id" "$@" ;;
+esac
+exec %[1]s --network=none --oci-seccomp "$@"
+`, e.runsc, e.panicDir())
 	if old, err := os.ReadFile(path); err == nil && string(old) == script {
 		return path, nil
 	}
 	return path, atomicfile.WriteFile(path, []byte(script), 0o755)
+}
+
+func (e *Executor) panicDir() string { return filepath.Join(e.wrapperDir, "panic") }
+
+// runtimeFailure says why the job's runtime failed, or "": under gVisor, a
+// sandbox whose Go runtime wrote a fatal error or panic crashed, whatever
+// exit status it left. Only the first such line is kept: it names no host
+// path.
+func (e *Executor) runtimeFailure(id string) string {
+	if e.runsc == "" {
+		return ""
+	}
+	f, err := os.Open(filepath.Join(e.panicDir(), id))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
+	first := ""
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if first == "" {
+			first = line
+		}
+		if strings.HasPrefix(line, "fatal error:") || strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "runtime:") {
+			return "gVisor sandbox crashed: " + line
+		}
+	}
+	if first != "" {
+		return "gVisor sandbox crashed: " + first
+	}
+	return ""
 }
 
 // Start creates and starts the task. stdout and stderr go through FIFOs in
@@ -535,7 +580,8 @@ func (e *Executor) Wait(ctx context.Context, inst *sandbox.Instance) (sandbox.Ex
 			if r.io != nil {
 				r.io.Wait() // the log copy ends when the FIFOs close
 			}
-			return sandbox.Exit{Code: int(code), At: at, OOMKilled: oom || (code == 137 && r.usage.MaxMemoryBytes >= uint64(inst.Job.Limits.Memory))}, nil
+			return sandbox.Exit{Code: int(code), At: at, OOMKilled: oom || (code == 137 && r.usage.MaxMemoryBytes >= uint64(inst.Job.Limits.Memory)),
+				RuntimeError: e.runtimeFailure(id)}, nil
 		case <-tick.C:
 			if o, ok := e.sample(ctx, r); ok {
 				oom = oom || o
@@ -644,7 +690,7 @@ func (e *Executor) Inspect(ctx context.Context, id string) (sandbox.Status, erro
 		st.State = sandbox.StateCreated
 	case containerd.Stopped:
 		st.State = sandbox.StateStopped
-		exit := &sandbox.Exit{Code: int(ts.ExitStatus), At: ts.ExitTime}
+		exit := &sandbox.Exit{Code: int(ts.ExitStatus), At: ts.ExitTime, RuntimeError: e.runtimeFailure(id)}
 		probe := &running{task: task}
 		if oom, ok := e.sample(ctx, probe); ok {
 			exit.OOMKilled = oom
@@ -691,6 +737,11 @@ func (e *Executor) Cleanup(ctx context.Context, id string) error {
 	}
 	if r != nil {
 		r.close()
+	}
+	if e.runsc != "" {
+		if err := os.Remove(filepath.Join(e.panicDir(), id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
