@@ -47,6 +47,8 @@ type Exit struct {
 	// RuntimeError says how the runtime failed (a gVisor sandbox that
 	// crashed), when it did: then Code is the runtime's, not the job's.
 	RuntimeError string
+	// Usage is the resource use measured up to the exit.
+	Usage Usage
 }
 
 // State is where a job's task is.

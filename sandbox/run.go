@@ -265,9 +265,7 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 	if runErr != nil {
 		res.Error = r.scrub(runErr.Error(), rec.Quarantine)
 	}
-	if st, err := r.exec.Inspect(ctx, job.ID); err == nil {
-		res.Usage = st.Usage
-	}
+	res.Usage = exit.Usage
 	var errs []error
 	outs, rejected, err := Collect(inst.Mounts.Output, filepath.Join(rec.Quarantine, "out"), job.Limits.OutputBytes)
 	errs = append(errs, err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,7 @@ type running struct {
 	stdout *cappedFile
 	stderr *cappedFile
 	usage  sandbox.Usage
+	exited bool // Wait saw the task exit
 }
 
 var _ sandbox.Executor = (*Executor)(nil)
@@ -363,9 +365,14 @@ var refusedSyscalls = []string{
 
 // SeccompProfile is Sluice's seccomp profile for a spec: containerd's
 // default without refusedSyscalls, which fail with EPERM like every call
-// the default refuses.
+// the default refuses, and for the native architecture only: 32-bit and
+// x32 system calls, which no job image needs, are refused whole (and runc
+// compiles a third of the filter at every start).
 func SeccompProfile(s *oci.Spec) *specs.LinuxSeccomp {
 	p := seccomp.DefaultProfile(s)
+	if native, ok := nativeArch[runtime.GOARCH]; ok {
+		p.Architectures = []specs.Arch{native}
+	}
 	kept := p.Syscalls[:0]
 	for _, rule := range p.Syscalls {
 		rule.Names = slices.DeleteFunc(rule.Names, func(n string) bool { return slices.Contains(refusedSyscalls, n) })
@@ -376,6 +383,8 @@ func SeccompProfile(s *oci.Spec) *specs.LinuxSeccomp {
 	p.Syscalls = kept
 	return p
 }
+
+var nativeArch = map[string]specs.Arch{"amd64": specs.ArchX86_64, "arm64": specs.ArchAARCH64}
 
 func withSeccomp(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 	s.Linux.Seccomp = SeccompProfile(s)
@@ -580,8 +589,12 @@ func (e *Executor) Wait(ctx context.Context, inst *sandbox.Instance) (sandbox.Ex
 			if r.io != nil {
 				r.io.Wait() // the log copy ends when the FIFOs close
 			}
-			return sandbox.Exit{Code: int(code), At: at, OOMKilled: oom || (code == 137 && r.usage.MaxMemoryBytes >= uint64(inst.Job.Limits.Memory)),
-				RuntimeError: e.runtimeFailure(id)}, nil
+			e.mu.Lock()
+			r.exited = true
+			usage := r.usage
+			e.mu.Unlock()
+			return sandbox.Exit{Code: int(code), At: at, OOMKilled: oom || (code == 137 && usage.MaxMemoryBytes >= uint64(inst.Job.Limits.Memory)),
+				Usage: usage, RuntimeError: e.runtimeFailure(id)}, nil
 		case <-tick.C:
 			if o, ok := e.sample(ctx, r); ok {
 				oom = oom || o
@@ -698,6 +711,7 @@ func (e *Executor) Inspect(ctx context.Context, id string) (sandbox.Status, erro
 				st.Usage = probe.usage
 			}
 		}
+		exit.Usage = st.Usage
 		st.Exit = exit
 	}
 	return st, nil
@@ -711,12 +725,16 @@ func (e *Executor) Cleanup(ctx context.Context, id string) error {
 	delete(e.tasks, id)
 	e.mu.Unlock()
 	var errs []error
-	c, err := e.client.LoadContainer(ctx, id)
-	switch {
-	case errdefs.IsNotFound(err):
-	case err != nil:
-		errs = append(errs, mapErr(id, err))
-	default:
+	if r != nil && r.exited {
+		// This process saw the task exit: delete it and the container
+		// (which has no snapshot of its own) without looking them up.
+		if _, err := r.task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, mapErr(id, err))
+		}
+		if err := e.client.ContainerService().Delete(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, mapErr(id, err))
+		}
+	} else if c, err := e.client.LoadContainer(ctx, id); err == nil {
 		if task, err := c.Task(ctx, nil); err == nil {
 			if err := killAndWait(ctx, task); err != nil {
 				errs = append(errs, mapErr(id, err))
@@ -727,12 +745,12 @@ func (e *Executor) Cleanup(ctx context.Context, id string) error {
 		} else if !errdefs.IsNotFound(err) {
 			errs = append(errs, mapErr(id, err))
 		}
+		// A container made before jobs shared their image's view has a
+		// snapshot of its own.
 		if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, mapErr(id, err))
 		}
-	}
-	// A snapshot can outlive a container deleted by hand.
-	if err := e.client.SnapshotService(e.snapshotter).Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+	} else if !errdefs.IsNotFound(err) {
 		errs = append(errs, mapErr(id, err))
 	}
 	if r != nil {
