@@ -266,6 +266,10 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 		res.Error = r.scrub(runErr.Error(), rec.Quarantine)
 	}
 	res.Usage = exit.Usage
+	// The task has ended: its container goes while its outputs are
+	// collected (nothing can write them any more).
+	cleaned := make(chan error, 1)
+	go func() { cleaned <- r.exec.Cleanup(ctx, job.ID) }()
 	var errs []error
 	outs, rejected, err := Collect(inst.Mounts.Output, filepath.Join(rec.Quarantine, "out"), job.Limits.OutputBytes)
 	errs = append(errs, err)
@@ -284,13 +288,21 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 	if err := writeJSON(filepath.Join(rec.Quarantine, wsResult), res); err != nil {
 		r.log.Error("writing result", "job", job.ID, "err", err)
 	}
-	if err := r.exec.Cleanup(ctx, job.ID); err != nil {
-		r.log.Error("cleanup", "job", job.ID, "err", err)
+	cleanErr := <-cleaned
+	if cleanErr != nil {
+		r.log.Error("cleanup", "job", job.ID, "err", cleanErr)
 	}
-	if err := removeWorkspace(dir); err != nil {
+	err = removeWorkspace(dir)
+	switch {
+	case err != nil:
 		r.log.Error("removing workspace", "job", job.ID, "err", err)
-	} else if err := r.uids.release(inst.UID, job.ID); err != nil {
-		r.log.Error("releasing the job uid", "job", job.ID, "uid", inst.UID, "err", err)
+	case cleanErr == nil:
+		// Only a job whose container is gone hands its uid back. (Otherwise
+		// the lease goes stale with the workspace, and sluice sandbox
+		// recover removes containers that have no workspace.)
+		if err := r.uids.release(inst.UID, job.ID); err != nil {
+			r.log.Error("releasing the job uid", "job", job.ID, "uid", inst.UID, "err", err)
+		}
 	}
 	r.log.Info("finished", "job", job.ID, "reason", res.Reason, "exit_code", res.ExitCode, "outputs", len(res.Outputs), "rejected", len(res.Rejected))
 	return res

@@ -221,16 +221,18 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 // it on first use. The view is a garbage-collection root: it stays while
 // the image does not change, and a changed image gets a new one.
 func (e *Executor) rootfs(ctx context.Context, image containerd.Image) (string, error) {
+	// Keyed by the manifest digest, an existing view is found without
+	// reading the manifest and config.
+	key := rootfsPrefix + image.Target().Digest.Encoded()
+	sn := e.client.SnapshotService(e.snapshotter)
+	if _, err := sn.Stat(ctx, key); err == nil {
+		return key, nil
+	}
 	diffIDs, err := image.RootFS(ctx)
 	if err != nil {
 		return "", fmt.Errorf("image %q: %w", image.Name(), err)
 	}
 	chain := identity.ChainID(diffIDs)
-	key := rootfsPrefix + chain.Encoded()
-	sn := e.client.SnapshotService(e.snapshotter)
-	if _, err := sn.Stat(ctx, key); err == nil {
-		return key, nil
-	}
 	if ok, err := image.IsUnpacked(ctx, e.snapshotter); err != nil || !ok {
 		if err := image.Unpack(ctx, e.snapshotter); err != nil {
 			return "", fmt.Errorf("unpack image %q: %w", image.Name(), err)
@@ -482,12 +484,12 @@ func (e *Executor) Start(ctx context.Context, inst *sandbox.Instance) error {
 		r.close()
 		return err
 	}
-	labels, err := c.Labels(ctx)
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata) // as loaded above
 	if err != nil {
 		r.close()
 		return mapErr(id, err)
 	}
-	root, err := e.client.SnapshotService(e.snapshotter).Mounts(ctx, labels[labelRootfs])
+	root, err := e.client.SnapshotService(e.snapshotter).Mounts(ctx, info.Labels[labelRootfs])
 	if err != nil {
 		r.close()
 		return mapErr(id, fmt.Errorf("the image's read-only view: %w", err))
