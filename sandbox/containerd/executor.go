@@ -610,6 +610,13 @@ func (e *Executor) Wait(ctx context.Context, inst *sandbox.Instance) (sandbox.Ex
 // sample reads the task's cgroup metrics: peak memory, CPU time and whether
 // the OOM killer struck.
 func (e *Executor) sample(ctx context.Context, r *running) (oom bool, ok bool) {
+	if cg, ok := readCgroup(e.ns, r.task.ID()); ok {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		r.usage.MaxMemoryBytes = max(r.usage.MaxMemoryBytes, cg.usage.MaxMemoryBytes)
+		r.usage.CPUNanos = max(r.usage.CPUNanos, cg.usage.CPUNanos)
+		return cg.oom, true
+	}
 	m, err := r.task.Metrics(ctx)
 	if err != nil || m == nil || m.Data == nil {
 		return false, false
