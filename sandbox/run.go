@@ -40,7 +40,22 @@ type Result struct {
 	// was dropped.
 	LogsTruncated bool `json:"logs_truncated,omitempty"`
 	Recovered     bool `json:"recovered,omitempty"` // finished by a later process
+	// Timings is where the time went, in milliseconds.
+	Timings Timings `json:"timings"`
 }
+
+// Timings are the phases of a job, in milliseconds. A job's container is
+// deleted while its outputs are collected, after its result is written:
+// that time is not here.
+type Timings struct {
+	Workspace float64 `json:"workspace_ms"` // inputs, code and the output tmpfs laid out
+	Prepare   float64 `json:"prepare_ms"`   // container created
+	Start     float64 `json:"start_ms"`     // task created and started
+	Run       float64 `json:"run_ms"`       // from started to the exit seen
+	Collect   float64 `json:"collect_ms"`   // outputs and logs into quarantine
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
 // Runner takes jobs through their life: prepare, start, wait (enforcing the
 // timeout and the output cap), collect, clean up. A Runner owns a state
@@ -107,6 +122,7 @@ type record struct {
 	Instance   *Instance `json:"instance"`
 	Quarantine string    `json:"quarantine"`
 	StartedAt  time.Time `json:"started_at"`
+	Timings    Timings   `json:"timings"` // up to the start
 }
 
 // Run runs a job to its end and collects its outputs into quarantine (a
@@ -144,16 +160,19 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 		return nil, err
 	}
 	log := r.log.With("job", job.ID)
+	t := time.Now()
 	inst, err := createWorkspace(ctx, r.stateDir, &job, r.code, &r.uids)
 	if err != nil {
 		return nil, err
 	}
 	dir := JobDir(r.stateDir, job.ID)
-	rec := &record{Instance: inst, Quarantine: quarantine}
+	rec := &record{Instance: inst, Quarantine: quarantine, Timings: Timings{Workspace: msSince(t)}}
+	t = time.Now()
 	if err := r.exec.Prepare(ctx, inst); err != nil {
 		r.discard(context.WithoutCancel(ctx), inst)
 		return nil, err
 	}
+	rec.Timings.Prepare = msSince(t)
 	rec.StartedAt = time.Now()
 	inst.Deadline = rec.StartedAt.Add(lim.Timeout)
 	if err := writeJSON(filepath.Join(dir, wsInstance), rec); err != nil {
@@ -161,10 +180,12 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 		return nil, err
 	}
 	log.Info("starting", "image", job.Image, "runtime", job.Runtime)
+	t = time.Now()
 	if err := r.exec.Start(ctx, inst); err != nil {
 		res := r.finish(context.WithoutCancel(ctx), rec, Exit{Code: -1, At: time.Now()}, ReasonError, err)
 		return res, nil
 	}
+	rec.Timings.Start = msSince(t)
 	return r.supervise(ctx, rec)
 }
 
@@ -187,6 +208,7 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 		err  error
 	}
 	done := make(chan waited, 1)
+	since := time.Now()
 	go func() {
 		// Waiting outlives the caller's context: a cancelled run stops the
 		// job and still collects it.
@@ -215,6 +237,7 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 	for {
 		select {
 		case w := <-done:
+			rec.Timings.Run = msSince(since)
 			if w.err != nil {
 				return nil, fmt.Errorf("job %s: waiting for the task: %w", id, w.err)
 			}
@@ -266,6 +289,8 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 		res.Error = r.scrub(runErr.Error(), rec.Quarantine)
 	}
 	res.Usage = exit.Usage
+	res.Timings = rec.Timings
+	t := time.Now()
 	// The task has ended: its container goes while its outputs are
 	// collected (nothing can write them any more).
 	cleaned := make(chan error, 1)
@@ -285,6 +310,7 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 		res.Error = r.scrub("collecting outputs: "+err.Error(), rec.Quarantine)
 		res.Reason = ReasonError
 	}
+	res.Timings.Collect = msSince(t)
 	if err := writeJSON(filepath.Join(rec.Quarantine, wsResult), res); err != nil {
 		r.log.Error("writing result", "job", job.ID, "err", err)
 	}
