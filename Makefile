@@ -101,7 +101,7 @@ demo: build images
 	@echo "demo: the masked prod dataset"
 	@$(BIN) dataset inspect $(DEMO_DIR)/residents.masked.arrow
 	@echo
-	@echo "demo: an analysis job in the sandbox (no network, read-only root, uid 65534) over the masked data"
+	@echo "demo: an analysis job in the sandbox (no network, read-only root, a host uid of its own) over the masked data"
 	@$(BIN) sandbox run --image python --input residents=$(DEMO_DIR)/residents.masked.arrow \
 		--code docs/examples/income-by-city --timeout 5m --memory 1G --out $(DEMO_DIR)/quarantine \
 		-- python3 /code/main.py

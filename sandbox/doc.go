@@ -5,8 +5,10 @@
 // a job through prepare → start → wait → collect → cleanup, writes its
 // result, and recovers jobs left behind by a crashed process.
 //
-// Isolation is not configurable: no network, read-only root, uid 65534, no
-// capabilities, no-new-privileges, seccomp, masked /proc paths and resource
-// limits are applied by every executor to every job, and per-job limits can
-// never exceed the configured maximums.
+// Isolation is not configurable: no network, read-only root, a host uid
+// leased to the job alone (UIDRange), no capabilities, no-new-privileges,
+// seccomp, masked /proc paths and resource limits are applied by every
+// executor to every job, and per-job limits can never exceed the configured
+// maximums. Outputs are collected within the output cap by apparent size,
+// and code bundles within their limits.
 package sandbox
