@@ -159,3 +159,63 @@ func TestCreateFromLeavesNoPartialFile(t *testing.T) {
 		t.Fatalf("existing file changed: %q", b)
 	}
 }
+
+// TestCollectWithinCap: the cap holds for the sum of apparent sizes: a
+// sparse file is measured by its apparent size, and a file that no longer
+// fits in what is left is rejected while the rest are still collected.
+func TestCollectWithinCap(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "q")
+	write := func(name string, size int64) {
+		f, err := os.Create(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.Truncate(size); err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([]byte("end"), size-3)
+	}
+	write("a.bin", 600<<10)
+	write("b.bin", 10<<30) // sparse
+	write("c.bin", 600<<10)
+	write("d.bin", 300<<10)
+	outs, rejected, err := Collect(src, dst, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range outs {
+		got = append(got, o.Path)
+	}
+	if strings.Join(got, ",") != "a.bin,d.bin" {
+		t.Errorf("collected %v, want a.bin and d.bin", got)
+	}
+	if len(rejected) != 2 || rejected[0].Path != "b.bin" || rejected[1].Path != "c.bin" {
+		t.Errorf("rejected %+v, want b.bin and c.bin", rejected)
+	}
+	var total int64
+	filepath.Walk(dst, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			total += fi.Size()
+		}
+		return nil
+	})
+	if total > 1<<20 {
+		t.Errorf("%d bytes collected under a 1 MiB cap", total)
+	}
+}
+
+func TestUnsafeName(t *testing.T) {
+	for name, want := range map[string]string{
+		"report.csv": "", "收入_按城市.csv": "", "a b.csv": "",
+		"x\u202ecsv.exe": "invisible", "a\u200bb": "invisible", "a\u2028b": "invisible", "a\ufeff": "invisible",
+		"   ": "blank", "\u3000": "blank", " a": "white space", "a\u00a0": "white space",
+		"-rf": "'-'", ".env": "hidden", "a\nb": "control", "\xff": "UTF-8",
+	} {
+		got := unsafeName(name)
+		if want == "" && got != "" || want != "" && !strings.Contains(got, want) {
+			t.Errorf("unsafeName(%+q) = %q, want %q", name, got, want)
+		}
+	}
+}
