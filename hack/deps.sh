@@ -64,7 +64,7 @@ need_bench() {
 need_containerd() {
 	apt_install containerd runc busybox-static debootstrap tar
 	if ! dpkg -s runsc >/dev/null 2>&1; then
-		apt_install runsc || say "runsc (gVisor) could not be installed: gVisor jobs and their test will be skipped"
+		apt_install runsc || say "runsc (gVisor) could not be installed: gVisor jobs cannot run here, and make test will fail on the gVisor tests"
 	fi
 	local addr=${SLUICE_CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}
 	if ctr --address "$addr" version >/dev/null 2>&1; then
