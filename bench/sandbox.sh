@@ -19,6 +19,9 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 now_ms() { date +%s%3N; }
+# What earlier benchmarks wrote is flushed first: its writeback would slow
+# every fsync here (sluice's records, containerd's metadata).
+sync
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 

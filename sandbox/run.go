@@ -190,10 +190,10 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 }
 
 // discard removes what was made for a job that never started: its
-// container, its workspace and its uid lease.
+// container, its workspace and, once both are gone, its uid lease.
 func (r *Runner) discard(ctx context.Context, inst *Instance) {
-	r.exec.Cleanup(ctx, inst.Job.ID)
-	if removeWorkspace(JobDir(r.stateDir, inst.Job.ID)) == nil {
+	cleanErr := r.exec.Cleanup(ctx, inst.Job.ID)
+	if removeWorkspace(JobDir(r.stateDir, inst.Job.ID)) == nil && cleanErr == nil {
 		r.uids.release(inst.UID, inst.Job.ID)
 	}
 }

@@ -175,9 +175,6 @@ func (e *Executor) image(ctx context.Context, job sandbox.Job) (containerd.Image
 func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 	ctx = e.ctx(ctx)
 	job := inst.Job
-	if _, err := e.client.LoadContainer(ctx, job.ID); err == nil {
-		return nil // already prepared
-	}
 	if inst.UID < sandbox.MinJobUID {
 		return fmt.Errorf("job %s: host uid %d is not a job uid: %w", job.ID, inst.UID, sandbox.ErrInvalidArgument)
 	}
@@ -209,6 +206,9 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 		}),
 		containerd.WithNewSpec(spec...),
 	)
+	if errdefs.IsAlreadyExists(err) {
+		return nil // already prepared
+	}
 	if err != nil {
 		// A half-created container must not stay behind.
 		e.Cleanup(context.WithoutCancel(ctx), job.ID)
@@ -472,9 +472,6 @@ func (e *Executor) Start(ctx context.Context, inst *sandbox.Instance) error {
 	if err != nil {
 		return mapErr(id, err)
 	}
-	if _, err := c.Task(ctx, nil); err == nil {
-		return nil // already started
-	}
 	r, err := openStreams(inst)
 	if err != nil {
 		return err
@@ -497,6 +494,9 @@ func (e *Executor) Start(ctx context.Context, inst *sandbox.Instance) error {
 	task, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, r.stdout, r.stderr), cio.WithFIFODir(fifoDir)), containerd.WithRootFS(root))
 	if err != nil {
 		r.close()
+		if errdefs.IsAlreadyExists(err) {
+			return nil // already started
+		}
 		return mapErr(id, err)
 	}
 	r.task, r.io = task, task.IO()

@@ -341,3 +341,49 @@ func TestMissingImageFirst(t *testing.T) {
 	}
 	assertGone(t, e, job.ID)
 }
+
+// TestExecutorIdempotent: preparing a prepared job, starting a started one,
+// stopping or cleaning up one that is gone all succeed.
+func TestExecutorIdempotent(t *testing.T) {
+	e := newExecutor(t)
+	ensureImage(t, e, "busybox")
+	dir := t.TempDir()
+	for _, d := range []string{"in", "out"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	inst := &sandbox.Instance{
+		Job: sandbox.Job{ID: "idempotent", Image: "busybox", Runtime: sandbox.RuntimeRunc, Command: []string{"true"},
+			Limits: sandbox.DefaultLimits},
+		UID:    sandbox.MinJobUID + 4242, // not leased: this test drives the executor alone
+		Mounts: sandbox.Mounts{Inputs: filepath.Join(dir, "in"), Output: filepath.Join(dir, "out")},
+		Stdout: filepath.Join(dir, "stdout"), Stderr: filepath.Join(dir, "stderr"),
+	}
+	ctx := context.Background()
+	t.Cleanup(func() { e.Cleanup(ctx, inst.Job.ID) })
+	for i := range 2 {
+		if err := e.Prepare(ctx, inst); err != nil {
+			t.Fatalf("prepare #%d: %v", i+1, err)
+		}
+	}
+	for i := range 2 {
+		if err := e.Start(ctx, inst); err != nil {
+			t.Fatalf("start #%d: %v", i+1, err)
+		}
+	}
+	exit, err := e.Wait(ctx, inst)
+	if err != nil || exit.Code != 0 {
+		t.Fatalf("wait: %+v %v", exit, err)
+	}
+	for i := range 2 {
+		if err := e.Cleanup(ctx, inst.Job.ID); err != nil {
+			t.Fatalf("cleanup #%d: %v", i+1, err)
+		}
+	}
+	if err := e.Stop(ctx, inst.Job.ID); err != nil {
+		t.Errorf("stop after cleanup: %v", err)
+	}
+	if _, err := e.Inspect(ctx, inst.Job.ID); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("inspect after cleanup: %v, want ErrNotFound", err)
+	}
+	assertGone(t, e, inst.Job.ID)
+}
