@@ -6,7 +6,8 @@
 // result, and recovers jobs left behind by a crashed process.
 //
 // Isolation is not configurable: no network, read-only root, a host uid
-// leased to the job alone (UIDRange), no capabilities, no-new-privileges,
+// leased to the job alone (UIDRange; a second one for a gVisor sandbox's
+// own processes), no capabilities, no-new-privileges,
 // seccomp, masked /proc paths and resource limits are applied by every
 // executor to every job, and per-job limits can never exceed the configured
 // maximums. Outputs are collected within the output cap by apparent size,

@@ -32,11 +32,15 @@ type Instance struct {
 	Job Job
 	// UID is the host uid (and gid) the job runs as, leased to this job
 	// alone while it exists (see UIDRange).
-	UID      uint32
-	Mounts   Mounts
-	Stdout   string // host file receiving stdout
-	Stderr   string // host file receiving stderr
-	Deadline time.Time
+	UID uint32
+	// SandboxUID is the host uid the runtime's own processes run as when
+	// the runtime has any (gVisor's sentry and gofer), leased like UID;
+	// zero under runc.
+	SandboxUID uint32
+	Mounts     Mounts
+	Stdout     string // host file receiving stdout
+	Stderr     string // host file receiving stderr
+	Deadline   time.Time
 }
 
 // Exit is how a task ended.

@@ -194,7 +194,7 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 func (r *Runner) discard(ctx context.Context, inst *Instance) {
 	cleanErr := r.exec.Cleanup(ctx, inst.Job.ID)
 	if removeWorkspace(JobDir(r.stateDir, inst.Job.ID)) == nil && cleanErr == nil {
-		r.uids.release(inst.UID, inst.Job.ID)
+		r.uids.releaseFor(inst)
 	}
 }
 
@@ -326,8 +326,8 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 		// Only a job whose container is gone hands its uid back. (Otherwise
 		// the lease goes stale with the workspace, and sluice sandbox
 		// recover removes containers that have no workspace.)
-		if err := r.uids.release(inst.UID, job.ID); err != nil {
-			r.log.Error("releasing the job uid", "job", job.ID, "uid", inst.UID, "err", err)
+		if err := r.uids.releaseFor(inst); err != nil {
+			r.log.Error("releasing the job uids", "job", job.ID, "uid", inst.UID, "err", err)
 		}
 	}
 	r.log.Info("finished", "job", job.ID, "reason", res.Reason, "exit_code", res.ExitCode, "outputs", len(res.Outputs), "rejected", len(res.Rejected))

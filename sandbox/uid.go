@@ -106,6 +106,30 @@ func (l *uidLeases) acquire(stateDir, job string) (uint32, error) {
 	return 0, fmt.Errorf("all %d job uids from %d are in use by running jobs: %w", l.r.Count, l.r.First, ErrLimit)
 }
 
+// leaseFor leases the uids a job runs as: its own and, under gVisor, a
+// second one for the sandbox's own processes (the sentry and the gofer).
+func (l *uidLeases) leaseFor(stateDir string, job *Job) (uid, sandboxUID uint32, err error) {
+	uid, err = l.acquire(stateDir, job.ID)
+	if err != nil || job.Runtime != RuntimeGVisor {
+		return uid, 0, err
+	}
+	sandboxUID, err = l.acquire(stateDir, job.ID)
+	if err != nil {
+		l.release(uid, job.ID)
+		return 0, 0, err
+	}
+	return uid, sandboxUID, nil
+}
+
+// releaseFor ends the leases of an instance's uids.
+func (l *uidLeases) releaseFor(inst *Instance) error {
+	err := l.release(inst.UID, inst.Job.ID)
+	if inst.SandboxUID != 0 {
+		err = errors.Join(err, l.release(inst.SandboxUID, inst.Job.ID))
+	}
+	return err
+}
+
 // release ends the job's lease of uid; a lease held by another job stays.
 func (l *uidLeases) release(uid uint32, job string) error {
 	unlock, err := l.lock()

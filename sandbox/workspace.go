@@ -67,24 +67,27 @@ func createWorkspace(ctx context.Context, stateDir string, job *Job, code CodeLi
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	uid, err := uids.acquire(stateDir, job.ID)
+	uid, sandboxUID, err := uids.leaseFor(stateDir, job)
 	if err != nil {
 		removeWorkspace(dir)
 		return nil, err
 	}
+	ws := &Instance{
+		Job:        *job,
+		UID:        uid,
+		SandboxUID: sandboxUID,
+		Mounts:     Mounts{Inputs: filepath.Join(dir, wsInputs), Output: filepath.Join(dir, wsOutput)},
+		Stdout:     filepath.Join(dir, wsStdout),
+		Stderr:     filepath.Join(dir, wsStderr),
+	}
+	inst = ws
 	defer func() {
 		if err != nil {
+			// ws, not inst: an error return has set inst to nil.
 			removeWorkspace(dir)
-			uids.release(uid, job.ID)
+			uids.releaseFor(ws)
 		}
 	}()
-	inst = &Instance{
-		Job:    *job,
-		UID:    uid,
-		Mounts: Mounts{Inputs: filepath.Join(dir, wsInputs), Output: filepath.Join(dir, wsOutput)},
-		Stdout: filepath.Join(dir, wsStdout),
-		Stderr: filepath.Join(dir, wsStderr),
-	}
 	if err := materializeInputs(ctx, inst.Mounts.Inputs, job.Inputs); err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -60,10 +59,11 @@ func (f *runtimeFlags) withExecutor(c *cobra.Command, output string, fn func(*ct
 	return fn(exe)
 }
 
-// executor connects to containerd, enabling gVisor when runsc is installed.
+// executor connects to containerd, enabling gVisor when runsc is installed
+// (the one in --cache-dir/bin first).
 func (f *runtimeFlags) executor(c *cobra.Command) (*ctrd.Executor, error) {
 	opts := []ctrd.Option{ctrd.WithNamespace(f.namespace)}
-	if runsc, err := exec.LookPath("runsc"); err == nil {
+	if runsc := ctrd.LookRunsc(f.cacheDir); runsc != "" {
 		opts = append(opts, ctrd.WithRunsc(runsc, filepath.Join(f.stateDir, "bin")))
 	}
 	return ctrd.New(c.Context(), f.address, opts...)

@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -35,6 +37,7 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice/internal/atomicfile"
 	"github.com/sluicehq/sluice/sandbox"
@@ -65,6 +68,9 @@ type Executor struct {
 
 	mu    sync.Mutex
 	tasks map[string]*running // tasks this process started or reattached
+
+	runscOnce sync.Once
+	runscErr  error // why runsc cannot run Sluice's sandboxes, once checked
 }
 
 type running struct {
@@ -92,6 +98,16 @@ func WithSnapshotter(s string) Option { return func(e *Executor) { e.snapshotter
 // and, in panic/, the Go runtime messages of each sandbox.
 func WithRunsc(runsc, wrapperDir string) Option {
 	return func(e *Executor) { e.runsc, e.wrapperDir = runsc, wrapperDir }
+}
+
+// LookRunsc finds runsc: the one hack/deps.sh builds into cacheDir/bin
+// first, else the first on PATH; "" when there is none.
+func LookRunsc(cacheDir string) string {
+	if p := filepath.Join(cacheDir, "bin", "runsc"); unix.Access(p, unix.X_OK) == nil {
+		return p
+	}
+	p, _ := exec.LookPath("runsc")
+	return p
 }
 
 // New connects to containerd at address.
@@ -155,8 +171,13 @@ func (e *Executor) Check(ctx context.Context, job sandbox.Job) error {
 
 // image returns the job's image, or why the job cannot run here.
 func (e *Executor) image(ctx context.Context, job sandbox.Job) (containerd.Image, error) {
-	if job.Runtime == sandbox.RuntimeGVisor && e.runsc == "" {
-		return nil, fmt.Errorf("job %s: the gvisor runtime is not available here (runsc not installed): %w", job.ID, sandbox.ErrInvalidArgument)
+	if job.Runtime == sandbox.RuntimeGVisor {
+		if e.runsc == "" {
+			return nil, fmt.Errorf("job %s: the gvisor runtime is not available here (runsc not installed; hack/deps.sh containerd builds it): %w", job.ID, sandbox.ErrInvalidArgument)
+		}
+		if err := e.checkRunsc(); err != nil {
+			return nil, fmt.Errorf("job %s: %w", job.ID, err)
+		}
 	}
 	image, err := e.client.GetImage(ctx, job.Image)
 	if err != nil {
@@ -175,8 +196,8 @@ func (e *Executor) image(ctx context.Context, job sandbox.Job) (containerd.Image
 func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 	ctx = e.ctx(ctx)
 	job := inst.Job
-	if inst.UID < sandbox.MinJobUID {
-		return fmt.Errorf("job %s: host uid %d is not a job uid: %w", job.ID, inst.UID, sandbox.ErrInvalidArgument)
+	if inst.UID < sandbox.MinJobUID || job.Runtime == sandbox.RuntimeGVisor && (inst.SandboxUID < sandbox.MinJobUID || inst.SandboxUID == inst.UID) {
+		return fmt.Errorf("job %s: host uids %d/%d are not job uids: %w", job.ID, inst.UID, inst.SandboxUID, sandbox.ErrInvalidArgument)
 	}
 	image, err := e.image(ctx, job)
 	if err != nil {
@@ -326,7 +347,20 @@ func hardenedSpec(inst *sandbox.Instance) []oci.SpecOpts {
 	if len(job.Command) > 0 {
 		opts = append(opts, withCommand(job.Command))
 	}
+	if job.Runtime == sandbox.RuntimeGVisor {
+		opts = append(opts, withSandboxUser(inst.UID, inst.SandboxUID))
+	}
 	return opts
+}
+
+// withSandboxUser gives a gVisor job a user namespace: runsc starts its
+// sentry and gofer in the container's user namespace as its root, which is
+// mapped to the job's sandbox uid, so that no two sandboxes (nor any host
+// account) share a host uid; the job's own uid maps to itself, so that its
+// /data/out is its own inside.
+func withSandboxUser(uid, sandboxUID uint32) oci.SpecOpts {
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: sandboxUID, Size: 1}, {ContainerID: uid, HostID: uid, Size: 1}}
+	return oci.WithUserNamespace(m, m)
 }
 
 // withCommand makes cmd the whole argv, in place of the image's entrypoint and command.
@@ -429,6 +463,20 @@ exec %[1]s --network=none --oci-seccomp "$@"
 		return path, nil
 	}
 	return path, atomicfile.WriteFile(path, []byte(script), 0o755)
+}
+
+// checkRunsc refuses a runsc that cannot start a sandbox in the
+// container's user namespace (those without -directfs, such as Debian 12's
+// release 20221219, run every sandbox as host nobody and fail on a spec
+// with a user namespace). It runs once per Executor, on first need.
+func (e *Executor) checkRunsc() error {
+	e.runscOnce.Do(func() {
+		out, err := exec.Command(e.runsc, "flags").CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("\n  -directfs")) {
+			e.runscErr = fmt.Errorf("runsc at %s is too old to give each sandbox a uid of its own (no -directfs); hack/deps.sh containerd builds a newer one into /var/cache/sluice/bin: %w", e.runsc, sandbox.ErrInvalidArgument)
+		}
+	})
+	return e.runscErr
 }
 
 func (e *Executor) panicDir() string { return filepath.Join(e.wrapperDir, "panic") }

@@ -41,7 +41,7 @@ func cacheDir() string {
 func newExecutor(t *testing.T) *ctrd.Executor {
 	t.Helper()
 	opts := []ctrd.Option{ctrd.WithNamespace(testNamespace)}
-	if runsc, err := exec.LookPath("runsc"); err == nil {
+	if runsc := ctrd.LookRunsc(filepath.Dir(cacheDir())); runsc != "" {
 		// The wrapper must outlive every job that names it: not a TempDir.
 		opts = append(opts, ctrd.WithRunsc(runsc, "/var/lib/sluice-test/bin"))
 	}
@@ -131,7 +131,7 @@ func assertGone(t *testing.T, e *ctrd.Executor, id string) {
 const isolationScript = `
 echo "uid=$(id -u) gid=$(id -g)"
 grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status
-echo "ifaces=$(ls /sys/class/net | tr '\n' ' ')"
+echo "ifaces=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); printf "%s ", $1 }' /proc/net/dev)"
 if touch /rootfs-write 2>/dev/null; then echo "root=writable"; else echo "root=readonly"; fi
 if touch /data/in/x 2>/dev/null; then echo "in=writable"; else echo "in=readonly"; fi
 if touch /code/x 2>/dev/null; then echo "code=writable"; else echo "code=readonly"; fi

@@ -509,3 +509,86 @@ func TestJobsHaveTheirOwnUID(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+// runscUIDs finds the host uids of a gVisor job's sandbox processes (the
+// sentry, runsc-sandbox, and the gofer, runsc-gofer) by their command lines.
+func runscUIDs(t *testing.T, id string) map[string]string {
+	t.Helper()
+	uids := map[string]string{}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) < 2 || args[0] != "runsc-sandbox" && args[0] != "runsc-gofer" || !strings.Contains(string(cmdline), id) {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join(p, "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) == 5 && f[0] == "Uid:" {
+				uids[args[0]] = f[1]
+			}
+		}
+	}
+	return uids
+}
+
+// TestGVisorSandboxesHaveTheirOwnUID: two concurrent gVisor jobs' sandbox
+// processes run as host uids of their own — not root, not nobody, not each
+// other's, not their jobs' — while each job still owns its /data/out.
+func TestGVisorSandboxesHaveTheirOwnUID(t *testing.T) {
+	e := newExecutor(t)
+	if !e.GVisorAvailable() {
+		t.Fatal("runsc is required (make test builds it)")
+	}
+	ensureImage(t, e, "busybox")
+	state := t.TempDir()
+	r := newRunner(t, e, state)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	ids := []string{"gvisor-uid-a", "gvisor-uid-b"}
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Run(ctx, sandbox.Job{ID: id, Image: "busybox", Runtime: sandbox.RuntimeGVisor, Limits: sandbox.Limits{Timeout: 2 * time.Minute},
+				Command: []string{"sh", "-c", "id -u > /data/out/uid && sleep 60"}}, filepath.Join(t.TempDir(), id))
+		}()
+	}
+	seen := map[string]string{}
+	for _, id := range ids {
+		var jobUID string
+		for range 600 {
+			if b, err := os.ReadFile(filepath.Join(sandbox.JobDir(state, id), "out", "uid")); err == nil && len(b) > 0 {
+				jobUID = strings.TrimSpace(string(b))
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if jobUID == "" {
+			t.Fatalf("%s never wrote its uid to /data/out", id)
+		}
+		uids := runscUIDs(t, id)
+		if len(uids) != 2 || uids["runsc-sandbox"] != uids["runsc-gofer"] {
+			t.Fatalf("%s: sandbox processes %v, want a sentry and a gofer of one uid", id, uids)
+		}
+		u := uids["runsc-sandbox"]
+		if n, _ := strconv.Atoi(u); n < sandbox.MinJobUID || u == jobUID {
+			t.Errorf("%s: the sandbox runs as host uid %s (the job as %s): want a uid of its own from the job range", id, u, jobUID)
+		}
+		for _, uid := range []string{u, jobUID} {
+			if other, dup := seen[uid]; dup {
+				t.Errorf("%s: host uid %s is also %s's", id, uid, other)
+			}
+		}
+		seen[u], seen[jobUID] = id+" sandbox", id
+	}
+	cancel()
+	wg.Wait()
+}
