@@ -194,7 +194,7 @@ func TestIsolationRunc(t *testing.T) {
 func TestIsolationGVisor(t *testing.T) {
 	e := newExecutor(t)
 	if !e.GVisorAvailable() {
-		t.Skip("runsc is not installed: the gvisor runtime is optional (apt-get install runsc)")
+		t.Fatal("runsc is required (make test builds it into /var/cache/sluice/bin)")
 	}
 	code := t.TempDir()
 	os.WriteFile(filepath.Join(code, "check.sh"), []byte(isolationScript), 0o644)
