@@ -26,19 +26,25 @@ median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 : >"$WORK/sluice" && : >"$WORK/ctr" && : >"$WORK/ctr-seccomp"
-for i in $(seq 1 "$N"); do
-	# interleaved, so all three see the same machine state
+# One run of each, timed, appending its milliseconds to $WORK/<name>.
+run_sluice() { "$SLUICE" sandbox run --image busybox --out "$WORK/q$1" -o json -- /bin/true >"$WORK/r$1.json"; rm -rf "$WORK/q$1"; }
+run_ctr() { ctr -n "$NS" run --rm --read-only busybox "bench-ctr-$1" /bin/true >/dev/null; }
+run_ctr-seccomp() { ctr -n "$NS" run --rm --read-only --seccomp busybox "bench-ctrs-$1" /bin/true >/dev/null; }
+timed() {
+	local t0 t1
 	t0=$(now_ms)
-	"$SLUICE" sandbox run --image busybox --out "$WORK/q$i" -o json -- /bin/true >"$WORK/r$i.json"
+	"run_$1" "$2"
 	t1=$(now_ms)
-	ctr -n "$NS" run --rm --read-only busybox "bench-ctr-$i" /bin/true >/dev/null
-	t2=$(now_ms)
-	ctr -n "$NS" run --rm --read-only --seccomp busybox "bench-ctrs-$i" /bin/true >/dev/null
-	t3=$(now_ms)
-	echo $((t1 - t0)) >>"$WORK/sluice"
-	echo $((t2 - t1)) >>"$WORK/ctr"
-	echo $((t3 - t2)) >>"$WORK/ctr-seccomp"
-	rm -rf "$WORK/q$i"
+	echo $((t1 - t0)) >>"$WORK/$1"
+}
+order=(sluice ctr ctr-seccomp)
+for i in $(seq 1 "$N"); do
+	# interleaved, so all three see the same machine state, and rotated, so
+	# none always follows the same one (containerd's garbage collection,
+	# which ctr's snapshots set off, lands on whoever comes next)
+	for k in 0 1 2; do
+		timed "${order[$(((i + k) % 3))]}" "$i"
+	done
 done
 s=$(median <"$WORK/sluice")
 c=$(median <"$WORK/ctr")

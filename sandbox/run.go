@@ -314,11 +314,13 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 	if err := writeJSON(filepath.Join(rec.Quarantine, wsResult), res); err != nil {
 		r.log.Error("writing result", "job", job.ID, "err", err)
 	}
+	// The task's processes, and so its mounts of the workspace, are gone:
+	// the workspace goes while containerd deletes the task.
+	err = removeWorkspace(dir)
 	cleanErr := <-cleaned
 	if cleanErr != nil {
 		r.log.Error("cleanup", "job", job.ID, "err", cleanErr)
 	}
-	err = removeWorkspace(dir)
 	switch {
 	case err != nil:
 		r.log.Error("removing workspace", "job", job.ID, "err", err)

@@ -51,7 +51,8 @@ const (
 	labelJob      = "sluice.job"
 	labelDeadline = "sluice.deadline"
 	labelRuntime  = "sluice.runtime"
-	labelRootfs   = "sluice.rootfs" // key of the image's shared read-only view
+	labelRootfs   = "sluice.rootfs"  // key of the image's shared read-only view
+	labelProcess  = "sluice.process" // on that view: the image's imageProcess
 	runcShim      = "io.containerd.runc.v2"
 	// rootfsPrefix names the read-only snapshot views job roots are
 	// mounted from: one per image, shared by all its jobs.
@@ -203,7 +204,7 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 	if err != nil {
 		return err
 	}
-	key, err := e.rootfs(ctx, image)
+	key, process, err := e.rootfs(ctx, image)
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 		}
 		runtimeOpts.BinaryName = wrapper
 	}
-	spec := append([]oci.SpecOpts{withImageConfig(image)}, hardenedSpec(inst)...)
+	spec := append([]oci.SpecOpts{withImageProcess(process)}, hardenedSpec(inst)...)
 	_, err = e.client.NewContainer(ctx, job.ID,
 		containerd.WithImageName(image.Name()),
 		containerd.WithRuntime(runcShim, runtimeOpts),
@@ -239,68 +240,103 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 }
 
 // rootfs returns the key of the image's read-only snapshot view, creating
-// it on first use. The view is a garbage-collection root: it stays while
-// the image does not change, and a changed image gets a new one.
-func (e *Executor) rootfs(ctx context.Context, image containerd.Image) (string, error) {
+// it on first use, and what a job takes from the image's config. The view
+// is a garbage-collection root: it stays while the image does not change,
+// and a changed image gets a new one. It carries that config in a label, so
+// that the next job reads neither the manifest nor the config.
+func (e *Executor) rootfs(ctx context.Context, image containerd.Image) (string, imageProcess, error) {
 	// Keyed by the manifest digest, an existing view is found without
 	// reading the manifest and config.
 	key := rootfsPrefix + image.Target().Digest.Encoded()
 	sn := e.client.SnapshotService(e.snapshotter)
-	if _, err := sn.Stat(ctx, key); err == nil {
-		return key, nil
+	if info, err := sn.Stat(ctx, key); err == nil {
+		var p imageProcess
+		if v, ok := info.Labels[labelProcess]; ok && json.Unmarshal([]byte(v), &p) == nil {
+			return key, p, nil
+		}
+		p, err := readImageProcess(ctx, image)
+		if err != nil {
+			return "", p, err
+		}
+		// A view made before the label existed gets it now (best effort).
+		if b, err := json.Marshal(p); err == nil && len(b) <= maxLabelValue {
+			info.Labels = map[string]string{labelProcess: string(b)}
+			sn.Update(ctx, info, "labels."+labelProcess)
+		}
+		return key, p, nil
+	}
+	p, err := readImageProcess(ctx, image)
+	if err != nil {
+		return "", p, err
 	}
 	diffIDs, err := image.RootFS(ctx)
 	if err != nil {
-		return "", fmt.Errorf("image %q: %w", image.Name(), err)
+		return "", p, fmt.Errorf("image %q: %w", image.Name(), err)
 	}
 	chain := identity.ChainID(diffIDs)
 	if ok, err := image.IsUnpacked(ctx, e.snapshotter); err != nil || !ok {
 		if err := image.Unpack(ctx, e.snapshotter); err != nil {
-			return "", fmt.Errorf("unpack image %q: %w", image.Name(), err)
+			return "", p, fmt.Errorf("unpack image %q: %w", image.Name(), err)
 		}
 	}
-	_, err = sn.View(ctx, key, chain.String(), snapshots.WithLabels(map[string]string{
-		"containerd.io/gc.root": time.Now().UTC().Format(time.RFC3339),
-	}))
-	if err != nil && !errdefs.IsAlreadyExists(err) {
-		return "", fmt.Errorf("image %q: read-only view: %w", image.Name(), err)
+	labels := map[string]string{"containerd.io/gc.root": time.Now().UTC().Format(time.RFC3339)}
+	if b, err := json.Marshal(p); err == nil && len(b) <= maxLabelValue {
+		labels[labelProcess] = string(b)
 	}
-	return key, nil
+	_, err = sn.View(ctx, key, chain.String(), snapshots.WithLabels(labels))
+	if err != nil && !errdefs.IsAlreadyExists(err) {
+		return "", p, fmt.Errorf("image %q: read-only view: %w", image.Name(), err)
+	}
+	return key, p, nil
 }
 
-// withImageConfig applies the image's environment, entrypoint and command,
-// and working directory. (containerd's oci.WithImageConfig also mounts the
-// root to read the image's groups; a job's user and groups are Sluice's,
-// so that work is skipped.)
-func withImageConfig(image containerd.Image) oci.SpecOpts {
-	return func(ctx context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		desc, err := image.Config(ctx)
-		if err != nil {
-			return err
-		}
-		switch desc.MediaType {
-		case ocispec.MediaTypeImageConfig, images.MediaTypeDockerSchema2Config:
-		default:
-			return fmt.Errorf("image %q: unknown config media type %s", image.Name(), desc.MediaType)
-		}
-		blob, err := content.ReadBlob(ctx, image.ContentStore(), desc)
-		if err != nil {
-			return err
-		}
-		var img ocispec.Image
-		if err := json.Unmarshal(blob, &img); err != nil {
-			return fmt.Errorf("image %q: config: %w", image.Name(), err)
-		}
+// imageProcess is what a job takes from its image's config: the
+// environment, entrypoint and command, and working directory. (The user
+// and groups are Sluice's.)
+type imageProcess struct {
+	Env  []string `json:"env"`
+	Args []string `json:"args"`
+	Cwd  string   `json:"cwd"`
+}
+
+// maxLabelValue leaves room for the key in containerd's 4 KiB label limit.
+const maxLabelValue = 4000
+
+func readImageProcess(ctx context.Context, image containerd.Image) (imageProcess, error) {
+	desc, err := image.Config(ctx)
+	if err != nil {
+		return imageProcess{}, err
+	}
+	switch desc.MediaType {
+	case ocispec.MediaTypeImageConfig, images.MediaTypeDockerSchema2Config:
+	default:
+		return imageProcess{}, fmt.Errorf("image %q: unknown config media type %s", image.Name(), desc.MediaType)
+	}
+	blob, err := content.ReadBlob(ctx, image.ContentStore(), desc)
+	if err != nil {
+		return imageProcess{}, err
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(blob, &img); err != nil {
+		return imageProcess{}, fmt.Errorf("image %q: config: %w", image.Name(), err)
+	}
+	env := img.Config.Env
+	if len(env) == 0 {
+		env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	}
+	return imageProcess{Env: env, Args: append(slices.Clone(img.Config.Entrypoint), img.Config.Cmd...), Cwd: cmp.Or(img.Config.WorkingDir, "/")}, nil
+}
+
+// withImageProcess applies the image's environment, argv and working
+// directory. (containerd's oci.WithImageConfig also mounts the root to read
+// the image's groups; a job's user and groups are Sluice's, so that work is
+// skipped.)
+func withImageProcess(p imageProcess) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 		if s.Process == nil {
 			s.Process = &specs.Process{}
 		}
-		env := img.Config.Env
-		if len(env) == 0 {
-			env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-		}
-		s.Process.Env = env
-		s.Process.Args = append(slices.Clone(img.Config.Entrypoint), img.Config.Cmd...)
-		s.Process.Cwd = cmp.Or(img.Config.WorkingDir, "/")
+		s.Process.Env, s.Process.Args, s.Process.Cwd = slices.Clone(p.Env), slices.Clone(p.Args), p.Cwd
 		return nil
 	}
 }
