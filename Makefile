@@ -21,7 +21,8 @@ build: deps
 
 ## test: everything CI runs — lint, the Rego policy with OPA's own CLI, every
 ## Go test (against real containerd, runc and gVisor, which it installs and
-## starts), then each product-parser fuzz target briefly.
+## starts), the egress and sandbox tests again under the race detector, then
+## each product-parser fuzz target briefly.
 test: lint policy-check unit fuzz
 
 ## fuzz: each product-parser target for a fixed number of inputs. A count,
@@ -48,6 +49,8 @@ policy-check:
 unit: build images
 	@echo "test: go test ./... (integration tests use containerd namespace sluice-test)"
 	@$(GO) test -count=1 -timeout 40m ./...
+	@echo "test: go test -race ./egress/ ./sandbox/ (gates and uid leases are shared by concurrent work)"
+	@$(GO) test -count=1 -race -timeout 20m ./egress/ ./sandbox/
 
 ## images: build the job images (cached under $(CACHE)/images) and import them.
 images: build

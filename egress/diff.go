@@ -187,14 +187,9 @@ func differencingSets(ix *Index, th Thresholds, t *Table, released []*Product) [
 // when the table's keys are grounded and a count column confirms the groups
 // (equal to the recovered sizes in every row); nil otherwise.
 func recoverGroups(ix *Index, t *Table) []*roaring.Bitmap {
-	if t.groups == nil {
-		t.groups = &recovered{bitmaps: recoverGroupsOnce(ix, t)}
-	}
-	return t.groups.bitmaps
+	t.groupsOnce.Do(func() { t.groups = recoverGroupsOnce(ix, t) })
+	return t.groups
 }
-
-// recovered memoises recoverGroups on its table.
-type recovered struct{ bitmaps []*roaring.Bitmap }
 
 func recoverGroupsOnce(ix *Index, t *Table) []*roaring.Bitmap {
 	if t.Rows == 0 || t.Rows > 100000 {

@@ -8,19 +8,23 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/policy"
 )
 
-// Gate checks products against one source, one product at a time. The
-// index may be shared by several gates.
+// Gate checks products against one source. Checks may run concurrently;
+// the index may be shared by several gates. Set scenario thresholds before
+// the first check.
 type Gate struct {
 	ix       *Index
 	policy   *policy.Engine
-	released []*Product
 	scenario map[string]any // scenario thresholds (may only tighten)
-	th       *Thresholds    // effective thresholds, asked of the policy once
+
+	mu       sync.Mutex
+	released []*Product   // appended to, never changed
+	th       *Thresholds // effective thresholds, asked of the policy once
 }
 
 // NewGate returns a gate over a source index and a policy.
@@ -29,12 +33,16 @@ func NewGate(ix *Index, p *policy.Engine) *Gate { return &Gate{ix: ix, policy: p
 // WithScenarioThresholds sets thresholds a scenario asks for; the policy
 // keeps the stricter of them and the platform's.
 func (g *Gate) WithScenarioThresholds(th map[string]any) *Gate {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.scenario, g.th = th, nil
 	return g
 }
 
 // thresholds asks the policy for the effective thresholds, once per gate.
 func (g *Gate) thresholds(ctx context.Context) (Thresholds, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.th == nil {
 		base := map[string]any{}
 		if g.scenario != nil {
@@ -65,7 +73,9 @@ func (g *Gate) AddReleased(ctx context.Context, paths ...string) error {
 			if err != nil {
 				return err
 			}
+			g.mu.Lock()
 			g.released = append(g.released, prod)
+			g.mu.Unlock()
 			return nil
 		})
 		if err != nil {
@@ -133,12 +143,15 @@ func (g *Gate) Check(ctx context.Context, path string) (*Result, error) {
 	}
 	timing.ParseMS = msSince(start)
 	start = time.Now()
-	findings := g.detect(ctx, prod, th)
+	g.mu.Lock()
+	released := g.released[:len(g.released):len(g.released)] // later additions are not this check's
+	g.mu.Unlock()
+	findings := g.detect(ctx, prod, th, released)
 	timing.DetectMS = msSince(start)
 	in := &Input{
 		Product:  ProductInfo{Path: path, Kind: prod.Kind, Format: prod.Format, Size: prod.Size, Rows: prod.Rows(), Tables: len(prod.Tables), SHA256: prod.SHA256},
 		Source:   SourceInfo{Rows: g.ix.rows, Identifiers: g.ix.identifierColumns()},
-		Findings: findings, Released: len(g.released),
+		Findings: findings, Released: len(released),
 	}
 	if g.scenario != nil {
 		in.Scenario = map[string]any{"thresholds": g.scenario}
@@ -156,7 +169,7 @@ func (g *Gate) Check(ctx context.Context, path string) (*Result, error) {
 	return &Result{Product: in.Product, Decision: *d, Findings: findings, Timing: timing, Input: in}, nil
 }
 
-func (g *Gate) detect(ctx context.Context, p *Product, th Thresholds) []Finding {
+func (g *Gate) detect(ctx context.Context, p *Product, th Thresholds, released []*Product) []Finding {
 	var out []Finding
 	if p.ParseError != "" {
 		return []Finding{{Detector: DetParseError, Severity: High, Kind: p.Format, Message: fmt.Sprintf("the product could not be read as %s: %s", p.Format, p.ParseError)}}
@@ -196,7 +209,7 @@ func (g *Gate) detect(ctx context.Context, p *Product, th Thresholds) []Finding 
 			break
 		}
 		out = append(out, analyzeTable(g.ix, th, t)...)
-		out = append(out, differencing(g.ix, th, t, g.released)...)
+		out = append(out, differencing(g.ix, th, t, released)...)
 	}
 	sc.scrub(out)
 	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].Severity) > rank(out[j].Severity) })

@@ -15,7 +15,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/sluicehq/sluice/dataset"
 )
@@ -71,19 +74,25 @@ type Table struct {
 	Columns []*Column
 	Rows    int
 
-	groups *recovered // memo of recoverGroups (released tables are compared with every product)
+	// recoverGroups, once: released tables are compared with every product,
+	// by every check that runs at the same time.
+	groupsOnce sync.Once
+	groups     []*roaring.Bitmap
 }
 
 // Column is one column of a table; "" is a missing value. What the
 // detectors derive from a column (its numbers, its grounding in the
-// source) is computed once and kept with it; a table is analysed against
-// one index only, by one goroutine at a time.
+// source) is computed once and kept with it, safely for concurrent checks
+// (a released product's tables are read by all of them). A table is
+// analysed against one index only.
 type Column struct {
 	Name   string
 	Values []string
 
-	parsed   *parsedColumn
-	grounded *keyCol // nil until grounded; form nil when it could not be
+	parseOnce  sync.Once
+	parsed     *parsedColumn
+	groundOnce sync.Once
+	grounded   keyCol // form nil when it could not be grounded
 }
 
 // parsedColumn is a column read as numbers.

@@ -140,11 +140,8 @@ func analyzeTable(ix *Index, th Thresholds, t *Table) []Finding {
 // ground finds the source column (or derived form) whose values a product
 // column takes: at least 90% of its distinct values must occur there.
 func (a *tableAnalysis) ground(c *Column) (keyCol, bool) {
-	if c.grounded == nil {
-		k := a.groundColumn(c)
-		c.grounded = &k
-	}
-	k := *c.grounded
+	c.groundOnce.Do(func() { c.grounded = a.groundColumn(c) })
+	k := c.grounded
 	return k, k.form != nil && k.overlap >= 0.9
 }
 
@@ -568,13 +565,14 @@ func (a *tableAnalysis) affine(measures []*Column) {
 // parse reads a column as numbers, once; tol is half a unit of the last
 // decimal shown.
 func (c *Column) parse() *parsedColumn {
-	if c.parsed != nil {
-		return c.parsed
-	}
-	p := &parsedColumn{vals: make([]float64, len(c.Values)), tol: make([]float64, len(c.Values)), integer: true}
-	c.parsed = p
+	c.parseOnce.Do(func() { c.parsed = parseColumn(c.Values) })
+	return c.parsed
+}
+
+func parseColumn(values []string) *parsedColumn {
+	p := &parsedColumn{vals: make([]float64, len(values)), tol: make([]float64, len(values)), integer: true}
 	n := 0
-	for i, v := range c.Values {
+	for i, v := range values {
 		v = strings.TrimSpace(v)
 		if v == "" {
 			p.vals[i] = math.NaN()
