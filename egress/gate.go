@@ -23,7 +23,7 @@ type Gate struct {
 	scenario map[string]any // scenario thresholds (may only tighten)
 
 	mu       sync.Mutex
-	released []*Product   // appended to, never changed
+	released []*Product  // appended to, never changed
 	th       *Thresholds // effective thresholds, asked of the policy once
 }
 
