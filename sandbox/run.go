@@ -167,14 +167,16 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 	}
 	dir := JobDir(r.stateDir, job.ID)
 	rec := &record{Instance: inst, Quarantine: quarantine, Timings: Timings{Workspace: msSince(t)}}
+	// The deadline is known before the container is made: the executor
+	// labels the container with it.
 	t = time.Now()
+	rec.StartedAt = t
+	inst.Deadline = rec.StartedAt.Add(lim.Timeout)
 	if err := r.exec.Prepare(ctx, inst); err != nil {
 		r.discard(context.WithoutCancel(ctx), inst)
 		return nil, err
 	}
 	rec.Timings.Prepare = msSince(t)
-	rec.StartedAt = time.Now()
-	inst.Deadline = rec.StartedAt.Add(lim.Timeout)
 	if err := writeJSON(filepath.Join(dir, wsInstance), rec); err != nil {
 		r.discard(context.WithoutCancel(ctx), inst)
 		return nil, err

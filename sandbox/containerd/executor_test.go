@@ -387,3 +387,36 @@ func TestExecutorIdempotent(t *testing.T) {
 	}
 	assertGone(t, e, inst.Job.ID)
 }
+
+// TestDeadlineLabel: a running job's container carries its real deadline
+// (it read year 1 when the label was written before the deadline was set).
+func TestDeadlineLabel(t *testing.T) {
+	e := newExecutor(t)
+	ensureImage(t, e, "busybox")
+	r := newRunner(t, e, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	before := time.Now()
+	go func() {
+		defer close(done)
+		r.Run(ctx, sandbox.Job{ID: "deadline", Image: "busybox", Command: []string{"sleep", "60"}, Limits: sandbox.Limits{Timeout: time.Hour}},
+			filepath.Join(t.TempDir(), "q"))
+	}()
+	var st sandbox.Status
+	for range 300 {
+		var err error
+		if st, err = e.Inspect(context.Background(), "deadline"); err == nil && st.State == sandbox.StateRunning {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st.State != sandbox.StateRunning {
+		t.Fatalf("the job never ran: %+v", st)
+	}
+	if lo, hi := before.Add(time.Hour).Add(-time.Second), time.Now().Add(time.Hour).Add(time.Second); st.Deadline.Before(lo) || st.Deadline.After(hi) {
+		t.Errorf("deadline label %v, want about an hour from the start (%v … %v)", st.Deadline, lo, hi)
+	}
+	cancel()
+	<-done
+}
