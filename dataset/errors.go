@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// Error classes. Callers test them with errors.Is; the CLI maps
-// ErrInvalidInput to exit code 2.
+// Error classes. Callers test them with errors.Is; the edges map them
+// through internal/errcode.
 var (
 	// ErrInvalidInput marks input that cannot be used as given: a malformed
 	// file, an unknown format, a classification naming a missing column.

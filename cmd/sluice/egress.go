@@ -94,7 +94,7 @@ Exit code: 0 every product allowed; 3 at least one needs review and none is deni
 			ctx := c.Context()
 			pol, err := policy.Load(ctx, policyDir)
 			if err != nil {
-				return usageError{fmt.Errorf("--policy: %w", err)}
+				return fmt.Errorf("--policy: %w", err)
 			}
 			var cls *dataset.Classes
 			clsName := "inferred"

@@ -41,9 +41,6 @@ instant.`,
 				log := rf.logger(c.ErrOrStderr())
 				b, err := images.Ensure(ctx, exe.Client(), args[0], filepath.Join(rf.cacheDir, "images"), "overlayfs", log)
 				if err != nil {
-					if isDefinitionErr(err) {
-						return usageError{err}
-					}
 					return err
 				}
 				if output == "json" {

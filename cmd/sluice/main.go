@@ -20,25 +20,24 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/spf13/cobra"
 
-	"github.com/sluicehq/sluice/dataset"
-	"github.com/sluicehq/sluice/images"
-	"github.com/sluicehq/sluice/sandbox"
+	"github.com/sluicehq/sluice/internal/errcode"
 )
 
-// Exit codes.
+// Exit codes (internal/errcode keeps the one table of them).
 const (
-	exitOK     = 0
-	exitNo     = 1
-	exitUsage  = 2
-	exitReview = 3
-	exitFailed = 4
+	exitOK     = errcode.ExitOK
+	exitNo     = errcode.ExitNo
+	exitUsage  = errcode.ExitUsage
+	exitReview = errcode.ExitReview
+	exitFailed = errcode.ExitFailed
 )
 
-// usageError marks a mistake in the command line.
+// usageError marks a mistake in the command line: its class is
+// errcode.ErrUsage, and it still is what it wraps.
 type usageError struct{ err error }
 
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+func (e usageError) Error() string   { return e.err.Error() }
+func (e usageError) Unwrap() []error { return []error{errcode.ErrUsage, e.err} }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
@@ -78,15 +77,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitCode(err)
 }
 
+// exitCode is the exit code of an error's class (internal/errcode).
 func exitCode(err error) int {
-	var ue usageError
-	switch {
-	case errors.As(err, &ue), errors.Is(err, dataset.ErrInvalidInput), errors.Is(err, dataset.ErrNotFound),
-		errors.Is(err, sandbox.ErrInvalidArgument), errors.Is(err, sandbox.ErrLimit), errors.Is(err, images.ErrInvalidDefinition), errors.Is(err, images.ErrInvalidImage),
-		strings.HasPrefix(err.Error(), "unknown command"): // cobra's own usage error
+	if strings.HasPrefix(err.Error(), "unknown command") { // cobra's own usage error
 		return exitUsage
 	}
-	return exitFailed
+	return errcode.Of(err).Exit
 }
 
 func newRoot() *cobra.Command {
@@ -142,5 +138,3 @@ func outputFormat(v string, allowed ...string) error {
 func namespaced(c *cobra.Command, ns string) context.Context {
 	return namespaces.WithNamespace(c.Context(), ns)
 }
-
-func isDefinitionErr(err error) bool { return errors.Is(err, images.ErrInvalidDefinition) }

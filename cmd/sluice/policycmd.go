@@ -43,7 +43,7 @@ func newPolicyTestCmd() *cobra.Command {
 			}
 			results, err := policy.Test(c.Context(), dir)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			failed := 0
 			for _, r := range results {
@@ -83,7 +83,7 @@ func newPolicyEvalCmd() *cobra.Command {
 			}
 			eng, err := policy.Load(c.Context(), dir)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			doc, err := readInput(input)
 			if err != nil {
@@ -132,11 +132,11 @@ so a security officer sees the effect of a change before activating it.`,
 			}
 			cand, err := policy.Load(c.Context(), dir)
 			if err != nil {
-				return usageError{fmt.Errorf("--policy: %w", err)}
+				return fmt.Errorf("--policy: %w", err)
 			}
 			base, err := policy.Load(c.Context(), baseline)
 			if err != nil {
-				return usageError{fmt.Errorf("--baseline: %w", err)}
+				return fmt.Errorf("--baseline: %w", err)
 			}
 			files, err := filepath.Glob(filepath.Join(inputs, "*.json"))
 			if err != nil || len(files) == 0 {

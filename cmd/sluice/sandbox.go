@@ -159,7 +159,7 @@ Limits default to the platform defaults and can never exceed the maximums.`,
 			}
 			defer exe.Close()
 			if job.Runtime == sandbox.RuntimeGVisor && !exe.GVisorAvailable() {
-				return usagef("--runtime gvisor: runsc is not installed (apt-get install runsc)")
+				return usagef("--runtime gvisor: runsc is not installed (hack/deps.sh containerd builds it into --cache-dir/bin)")
 			}
 			runner, err := sandbox.NewRunner(exe, rf.stateDir, sandbox.WithLogger(rf.logger(c.ErrOrStderr())))
 			if err != nil {
@@ -167,9 +167,6 @@ Limits default to the platform defaults and can never exceed the maximums.`,
 			}
 			res, err := runner.Run(c.Context(), job, out)
 			if err != nil {
-				if errors.Is(err, sandbox.ErrInvalidArgument) || errors.Is(err, sandbox.ErrLimit) {
-					return usageError{err}
-				}
 				return err
 			}
 			if output == "json" {
