@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/atomicfile"
@@ -57,19 +60,23 @@ type Timings struct {
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
-// Runner takes jobs through their life: prepare, start, wait (enforcing the
-// timeout and the output cap), collect, clean up. A Runner owns a state
-// directory; a Runner started on the same directory after a crash finds the
-// jobs the crashed one left (Recover).
+// Runner takes jobs through their states (JobState): prepare, start, wait
+// (enforcing the timeout and the output cap), collect, clean up. It keeps
+// each job's record in a Store, so that a Runner started after a crash
+// takes every job on from where it was (Recover); a lock per job keeps two
+// processes from driving the same one.
 type Runner struct {
 	exec     Executor
 	stateDir string
+	store    Store
+	history  bool
 	defaults Limits
 	max      Limits
 	code     CodeLimits
 	uids     uidLeases
 	log      *slog.Logger
 	poll     time.Duration
+	mountOut func(dir string, size int64, uid uint32) error
 }
 
 // Option configures a Runner.
@@ -93,6 +100,15 @@ func WithUIDRange(uids UIDRange, leaseDir string) Option {
 	}
 }
 
+// WithStore sets where job records are kept (by default a FileStore in
+// <state-dir>/records).
+func WithStore(s Store) Option { return func(r *Runner) { r.store = s } }
+
+// WithHistory keeps the records of finished jobs. Without it a finished
+// job's record is removed once nothing else of the job is left: its
+// outcome is result.json in its quarantine directory.
+func WithHistory() Option { return func(r *Runner) { r.history = true } }
+
 // WithLogger sets the operational logger.
 func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
 
@@ -101,7 +117,9 @@ func NewRunner(exec Executor, stateDir string, opts ...Option) (*Runner, error) 
 	if exec == nil || stateDir == "" {
 		return nil, fmt.Errorf("runner needs an executor and a state directory: %w", ErrInvalidArgument)
 	}
-	r := &Runner{exec: exec, stateDir: stateDir, defaults: DefaultLimits, max: MaxLimits, code: DefaultCodeLimits, uids: uidLeases{dir: DefaultUIDLeaseDir, r: DefaultUIDRange}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), poll: 100 * time.Millisecond}
+	r := &Runner{exec: exec, stateDir: stateDir, defaults: DefaultLimits, max: MaxLimits, code: DefaultCodeLimits,
+		uids: uidLeases{dir: DefaultUIDLeaseDir, r: DefaultUIDRange}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		poll: 100 * time.Millisecond, mountOut: mountOutput}
 	for _, o := range opts {
 		o(r)
 	}
@@ -114,21 +132,20 @@ func NewRunner(exec Executor, stateDir string, opts ...Option) (*Runner, error) 
 	if err := os.MkdirAll(filepath.Join(stateDir, "jobs"), 0o700); err != nil {
 		return nil, err
 	}
+	if r.store == nil {
+		fs, err := NewFileStore(filepath.Join(stateDir, "records"))
+		if err != nil {
+			return nil, err
+		}
+		r.store = fs
+	}
 	return r, nil
-}
-
-// record is what a Runner persists about a running job, for recovery.
-type record struct {
-	Instance   *Instance `json:"instance"`
-	Quarantine string    `json:"quarantine"`
-	StartedAt  time.Time `json:"started_at"`
-	Timings    Timings   `json:"timings"` // up to the start
 }
 
 // Run runs a job to its end and collects its outputs into quarantine (a
 // directory that must not exist yet). A job that ran and failed is a Result
 // with its reason, not an error; an error means the job could not be run
-// or its end could not be established.
+// (nothing of it is left) or its end could not be established.
 func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, error) {
 	if job.Runtime == "" {
 		job.Runtime = RuntimeRunc
@@ -149,8 +166,21 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 	if _, err := os.Stat(quarantine); err == nil {
 		return nil, fmt.Errorf("output directory %s already exists: %w", quarantine, ErrInvalidArgument)
 	}
+	inUse := fmt.Errorf("job id %s is already in use (sluice sandbox recover finishes old jobs): %w", job.ID, ErrInvalidArgument)
+	lock, err := lockJob(r.stateDir, job.ID)
+	if errors.Is(err, errLocked) {
+		return nil, inUse
+	} else if err != nil {
+		return nil, err
+	}
+	defer lock.release()
+	if _, err := r.store.Get(ctx, job.ID); err == nil {
+		return nil, inUse
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
 	if _, err := r.exec.Inspect(ctx, job.ID); err == nil {
-		return nil, fmt.Errorf("job id %s is already in use (sluice sandbox recover finishes old jobs): %w", job.ID, ErrInvalidArgument)
+		return nil, inUse
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
@@ -159,40 +189,124 @@ func (r *Runner) Run(ctx context.Context, job Job, quarantine string) (*Result, 
 	if err := r.exec.Check(ctx, job); err != nil {
 		return nil, err
 	}
-	log := r.log.With("job", job.ID)
-	t := time.Now()
-	inst, err := createWorkspace(ctx, r.stateDir, &job, r.code, &r.uids)
-	if err != nil {
+	rec := &JobRecord{ID: job.ID, State: JobQueued, Job: job, Quarantine: quarantine, UpdatedAt: time.Now()}
+	if err := r.store.Put(ctx, rec); err != nil {
 		return nil, err
 	}
-	dir := JobDir(r.stateDir, job.ID)
-	rec := &record{Instance: inst, Quarantine: quarantine, Timings: Timings{Workspace: msSince(t)}}
+	return r.drive(ctx, rec)
+}
+
+// drive takes a job from its state to a final one, one state's work at a
+// time, then forgets it (unless the Runner keeps history). An error is a
+// job that could not be prepared (it failed, and nothing of it is left) or
+// whose record could not be written.
+func (r *Runner) drive(ctx context.Context, rec *JobRecord) (*Result, error) {
+	var err error
+	for err == nil && !rec.State.Final() {
+		switch rec.State {
+		case JobQueued:
+			err = r.prepare(ctx, rec)
+		case JobPreparing: // only after a crash: the task never started
+			err = r.abandon(ctx, rec, errors.New("sluice stopped while the job was being prepared"))
+		case JobRunning:
+			err = r.watch(ctx, rec)
+		case JobFinishing:
+			err = r.finish(context.WithoutCancel(ctx), rec)
+		}
+	}
+	if rec.State.Final() && !r.history {
+		if derr := r.store.Delete(context.WithoutCancel(ctx), rec.ID); derr != nil {
+			r.log.Error("forgetting the job", "job", rec.ID, "err", derr)
+		}
+	}
+	return rec.Result, err
+}
+
+// put persists a transition; a record that cannot be written stops the job
+// where it is (the next Recover takes it on).
+func (r *Runner) put(ctx context.Context, rec *JobRecord, to JobState) error {
+	if err := transition(rec, to); err != nil {
+		return err
+	}
+	if err := r.store.Put(context.WithoutCancel(ctx), rec); err != nil {
+		return fmt.Errorf("job %s: recording %s: %w", rec.ID, to, err)
+	}
+	return nil
+}
+
+// prepare makes the workspace, leases the uids and creates the container
+// (preparing), then starts the task (running). A job that cannot be
+// prepared fails with nothing left; one whose task cannot start goes on to
+// finishing with reason error.
+func (r *Runner) prepare(ctx context.Context, rec *JobRecord) error {
+	job := rec.Job
+	rec.StartedAt = time.Now()
+	if err := r.put(ctx, rec, JobPreparing); err != nil {
+		return err
+	}
+	t := time.Now()
+	inst, err := createWorkspace(ctx, r.stateDir, &job, r.code, &r.uids, r.mountOut)
+	if err != nil {
+		return r.fail(ctx, rec, nil, err)
+	}
+	rec.Instance = inst
+	rec.Timings.Workspace = msSince(t)
 	// The deadline is known before the container is made: the executor
 	// labels the container with it.
+	inst.Deadline = rec.StartedAt.Add(job.Limits.Timeout)
 	t = time.Now()
-	rec.StartedAt = t
-	inst.Deadline = rec.StartedAt.Add(lim.Timeout)
 	if err := r.exec.Prepare(ctx, inst); err != nil {
-		r.discard(context.WithoutCancel(ctx), inst)
-		return nil, err
+		return r.fail(ctx, rec, inst, err)
 	}
 	rec.Timings.Prepare = msSince(t)
-	if err := writeJSON(filepath.Join(dir, wsInstance), rec); err != nil {
+	if err := r.put(ctx, rec, JobRunning); err != nil {
 		r.discard(context.WithoutCancel(ctx), inst)
-		return nil, err
+		return err
 	}
-	log.Info("starting", "image", job.Image, "runtime", job.Runtime)
+	r.log.Info("starting", "job", job.ID, "image", job.Image, "runtime", job.Runtime)
+	rec.attached = true
 	t = time.Now()
 	if err := r.exec.Start(ctx, inst); err != nil {
-		res := r.finish(context.WithoutCancel(ctx), rec, Exit{Code: -1, At: time.Now()}, ReasonError, err)
-		return res, nil
+		rec.Exit, rec.Reason, rec.Error = &Exit{Code: -1, At: time.Now()}, ReasonError, err.Error()
+		return r.put(ctx, rec, JobFinishing)
 	}
 	rec.Timings.Start = msSince(t)
-	return r.supervise(ctx, rec)
+	return nil
+}
+
+// fail ends a job that could not be prepared: what was made for it goes,
+// it is recorded failed, and err is returned to the caller of Run.
+func (r *Runner) fail(ctx context.Context, rec *JobRecord, inst *Instance, err error) error {
+	if inst != nil {
+		r.discard(context.WithoutCancel(ctx), inst)
+	}
+	rec.Reason, rec.Error = ReasonError, r.scrub(err.Error(), rec.Quarantine)
+	if perr := r.put(ctx, rec, JobFailed); perr != nil {
+		return errors.Join(err, perr)
+	}
+	return err
+}
+
+// abandon ends a job found preparing after a crash: its task never
+// started, so it is removed and failed, with a result saying why.
+func (r *Runner) abandon(ctx context.Context, rec *JobRecord, why error) error {
+	if rec.Instance != nil {
+		r.discard(context.WithoutCancel(ctx), rec.Instance)
+	} else {
+		r.exec.Cleanup(context.WithoutCancel(ctx), rec.ID)
+		removeWorkspace(JobDir(r.stateDir, rec.ID))
+	}
+	rec.Exit, rec.Reason, rec.Error = &Exit{Code: -1, At: time.Now()}, ReasonError, why.Error()
+	res := r.result(rec)
+	if err := os.MkdirAll(rec.Quarantine, 0o700); err == nil {
+		writeJSON(filepath.Join(rec.Quarantine, wsResult), res)
+	}
+	rec.Result = res
+	return r.put(ctx, rec, JobFailed)
 }
 
 // discard removes what was made for a job that never started: its
-// container, its workspace and, once both are gone, its uid lease.
+// container, its workspace and, once both are gone, its uid leases.
 func (r *Runner) discard(ctx context.Context, inst *Instance) {
 	cleanErr := r.exec.Cleanup(ctx, inst.Job.ID)
 	if removeWorkspace(JobDir(r.stateDir, inst.Job.ID)) == nil && cleanErr == nil {
@@ -200,9 +314,60 @@ func (r *Runner) discard(ctx context.Context, inst *Instance) {
 	}
 }
 
-// supervise waits for the task, stopping it at the deadline or when the
-// output directory fills, then finishes the job.
-func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
+// watch waits for a running job's task to end and records how (finishing).
+// A task this process did not start is looked at first: after a crash it
+// may have ended, or never started, or be gone.
+func (r *Runner) watch(ctx context.Context, rec *JobRecord) error {
+	if !rec.attached {
+		st, err := r.exec.Inspect(ctx, rec.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			rec.Exit, rec.Reason, rec.Error = &Exit{Code: -1}, ReasonError, "the job's container disappeared while sluice was not running"
+			return r.put(ctx, rec, JobFinishing)
+		case err != nil:
+			return err
+		case st.State == StateStopped:
+			rec.Exit = st.Exit
+			rec.Reason = r.reason(rec, *st.Exit, "")
+			if st.Exit.At.After(rec.Instance.Deadline) && rec.Reason == ReasonExited {
+				rec.Reason = ReasonTimeout
+			}
+			return r.put(ctx, rec, JobFinishing)
+		case st.State != StateRunning:
+			rec.Exit, rec.Reason, rec.Error = &Exit{Code: -1}, ReasonError, "the job was created but never started"
+			return r.put(ctx, rec, JobFinishing)
+		}
+		r.log.Info("reattaching", "job", rec.ID, "deadline", rec.Instance.Deadline)
+	}
+	exit, reason, err := r.supervise(ctx, rec)
+	if err != nil {
+		return err
+	}
+	rec.Exit, rec.Reason = &exit, reason
+	return r.put(ctx, rec, JobFinishing)
+}
+
+// reason is why a task ended: the runtime failed, a limit the supervisor
+// stopped it for (stoppedFor), the OOM killer, a full output, or its own
+// exit. It records a runtime failure's message in the record.
+func (r *Runner) reason(rec *JobRecord, exit Exit, stoppedFor Reason) Reason {
+	switch {
+	case exit.RuntimeError != "":
+		rec.Error = exit.RuntimeError
+		return ReasonRuntime
+	case stoppedFor != "":
+		return stoppedFor
+	case exit.OOMKilled:
+		return ReasonOOM
+	case outputOver(rec.Instance.Mounts.Output, rec.Job.Limits.OutputBytes):
+		return ReasonOutputLimit
+	}
+	return ReasonExited
+}
+
+// supervise waits for the task, stopping it at the deadline, when the
+// output directory fills or when ctx ends, and says how it ended.
+func (r *Runner) supervise(ctx context.Context, rec *JobRecord) (Exit, Reason, error) {
 	inst := rec.Instance
 	id := inst.Job.ID
 	type waited struct {
@@ -226,10 +391,10 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 	// which take a walk of the output tree, once a second.
 	walkEvery := max(1, int(time.Second/r.poll))
 	ticks := 0
-	var reason Reason
+	var stoppedFor Reason
 	stop := func(why Reason) {
-		if reason == "" {
-			reason = why
+		if stoppedFor == "" {
+			stoppedFor = why
 			r.log.Info("stopping", "job", id, "reason", why)
 			if err := r.exec.Stop(context.WithoutCancel(ctx), id); err != nil {
 				r.log.Warn("stop failed", "job", id, "err", err)
@@ -241,21 +406,9 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 		case w := <-done:
 			rec.Timings.Run = msSince(since)
 			if w.err != nil {
-				return nil, fmt.Errorf("job %s: waiting for the task: %w", id, w.err)
+				return Exit{}, "", fmt.Errorf("job %s: waiting for the task: %w", id, w.err)
 			}
-			var runErr error
-			switch {
-			case w.exit.RuntimeError != "":
-				reason, runErr = ReasonRuntime, errors.New(w.exit.RuntimeError)
-			case reason != "":
-			case w.exit.OOMKilled:
-				reason = ReasonOOM
-			case outputOver(inst.Mounts.Output, inst.Job.Limits.OutputBytes):
-				reason = ReasonOutputLimit
-			default:
-				reason = ReasonExited
-			}
-			return r.finish(context.WithoutCancel(ctx), rec, w.exit, reason, runErr), nil
+			return w.exit, r.reason(rec, w.exit, stoppedFor), nil
 		case <-deadline.C:
 			stop(ReasonTimeout)
 		case <-tick.C:
@@ -270,16 +423,17 @@ func (r *Runner) supervise(ctx context.Context, rec *record) (*Result, error) {
 	}
 }
 
-// finish collects outputs and logs into quarantine, writes the result and
-// removes the container and the workspace.
-func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reason, runErr error) *Result {
-	inst := rec.Instance
-	job := inst.Job
-	dir := JobDir(r.stateDir, job.ID)
+// result is the Result of a record's job as far as it is known.
+func (r *Runner) result(rec *JobRecord) *Result {
+	job := rec.Job
+	exit := Exit{Code: -1}
+	if rec.Exit != nil {
+		exit = *rec.Exit
+	}
 	res := &Result{
-		JobID: job.ID, Image: job.Image, Runtime: job.Runtime, ExitCode: exit.Code, Reason: reason,
-		StartedAt: rec.StartedAt, EndedAt: exit.At, Limits: job.Limits,
-		Outputs: []Output{}, Rejected: []Rejected{},
+		JobID: job.ID, Image: job.Image, Runtime: job.Runtime, ExitCode: exit.Code, Reason: rec.Reason,
+		StartedAt: rec.StartedAt, EndedAt: exit.At, Limits: job.Limits, Usage: exit.Usage, Timings: rec.Timings,
+		Outputs: []Output{}, Rejected: []Rejected{}, Stdout: "stdout", Stderr: "stderr", Recovered: !rec.attached,
 	}
 	if res.EndedAt.IsZero() {
 		res.EndedAt = time.Now()
@@ -287,21 +441,30 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 	if !rec.StartedAt.IsZero() {
 		res.DurationMS = res.EndedAt.Sub(rec.StartedAt).Milliseconds()
 	}
-	if runErr != nil {
-		res.Error = r.scrub(runErr.Error(), rec.Quarantine)
+	if rec.Error != "" {
+		res.Error = r.scrub(rec.Error, rec.Quarantine)
 	}
-	res.Usage = exit.Usage
-	res.Timings = rec.Timings
+	return res
+}
+
+// finish collects outputs and logs into quarantine, writes the result,
+// records the job done (or failed: it could not run, or its runtime
+// failed), and removes the container, the workspace and the uid leases.
+// It can be done again after a crash: a partial collection is redone.
+func (r *Runner) finish(ctx context.Context, rec *JobRecord) error {
+	inst := rec.Instance
+	job := rec.Job
+	res := r.result(rec)
 	t := time.Now()
 	// The task has ended: its container goes while its outputs are
 	// collected (nothing can write them any more).
 	cleaned := make(chan error, 1)
 	go func() { cleaned <- r.exec.Cleanup(ctx, job.ID) }()
-	var errs []error
-	outs, rejected, err := Collect(inst.Mounts.Output, filepath.Join(rec.Quarantine, "out"), job.Limits.OutputBytes)
+	out := filepath.Join(rec.Quarantine, "out")
+	errs := []error{os.RemoveAll(out)} // what a crashed collection left
+	outs, rejected, err := Collect(inst.Mounts.Output, out, job.Limits.OutputBytes)
 	errs = append(errs, err)
 	res.Outputs, res.Rejected = append(res.Outputs, outs...), append(res.Rejected, rejected...)
-	res.Stdout, res.Stderr = "stdout", "stderr"
 	for _, f := range []string{inst.Stdout, inst.Stderr} {
 		if fi, err := os.Stat(f); err == nil && fi.Size() >= job.Limits.LogBytes {
 			res.LogsTruncated = true
@@ -316,9 +479,15 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 	if err := writeJSON(filepath.Join(rec.Quarantine, wsResult), res); err != nil {
 		r.log.Error("writing result", "job", job.ID, "err", err)
 	}
+	rec.Result = res
+	final := JobDone
+	if res.Reason == ReasonError || res.Reason == ReasonRuntime {
+		final = JobFailed
+	}
+	perr := r.put(ctx, rec, final)
 	// The task's processes, and so its mounts of the workspace, are gone:
 	// the workspace goes while containerd deletes the task.
-	err = removeWorkspace(dir)
+	err = removeWorkspace(JobDir(r.stateDir, job.ID))
 	cleanErr := <-cleaned
 	if cleanErr != nil {
 		r.log.Error("cleanup", "job", job.ID, "err", cleanErr)
@@ -327,93 +496,92 @@ func (r *Runner) finish(ctx context.Context, rec *record, exit Exit, reason Reas
 	case err != nil:
 		r.log.Error("removing workspace", "job", job.ID, "err", err)
 	case cleanErr == nil:
-		// Only a job whose container is gone hands its uid back. (Otherwise
-		// the lease goes stale with the workspace, and sluice sandbox
-		// recover removes containers that have no workspace.)
+		// Only a job whose container is gone hands its uids back. (Otherwise
+		// the leases go stale with the workspace, and sluice sandbox
+		// recover removes containers that have no record.)
 		if err := r.uids.releaseFor(inst); err != nil {
 			r.log.Error("releasing the job uids", "job", job.ID, "uid", inst.UID, "err", err)
 		}
 	}
 	r.log.Info("finished", "job", job.ID, "reason", res.Reason, "exit_code", res.ExitCode, "outputs", len(res.Outputs), "rejected", len(res.Rejected))
-	return res
+	return perr
 }
 
-// Recover finishes every job an earlier process left behind: a running job
-// within its deadline is waited for (reattached), one past it is stopped
-// with reason timeout, a stopped one is collected; then its container,
-// snapshot and workspace are removed. Containers with no workspace are
-// removed too.
+// Recover takes on every job an earlier process left behind, each in its
+// own goroutine (a day-long job does not hold up the others): a job that
+// was being prepared is removed and failed; a running one within its
+// deadline is waited for (reattached), one past it is stopped with reason
+// timeout, a stopped one is collected; a finished one is cleaned up. Jobs
+// another live process drives are left to it. Containers and workspaces
+// that no record names are removed.
 func (r *Runner) Recover(ctx context.Context) ([]*Result, error) {
+	recs, err := r.store.List(ctx)
+	errs := []error{err}
 	ids, err := r.exec.List(ctx)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(append(errs, err)...)
 	}
 	known := map[string]bool{}
-	entries, _ := os.ReadDir(filepath.Join(r.stateDir, "jobs"))
-	var results []*Result
-	var errs []error
-	for _, e := range entries {
-		id := e.Name()
-		known[id] = true
-		res, err := r.recoverJob(ctx, id)
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		results []*Result
+	)
+	for _, rec := range recs {
+		known[rec.ID] = true
+		lock, err := lockJob(r.stateDir, rec.ID)
+		if errors.Is(err, errLocked) {
+			r.log.Info("another process drives the job", "job", rec.ID)
+			continue
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if res != nil {
-			res.Recovered = true
-			results = append(results, res)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer lock.release()
+			res, err := r.recoverJob(ctx, rec)
+			mu.Lock()
+			defer mu.Unlock()
+			errs = append(errs, err)
+			if res != nil {
+				results = append(results, res)
+			}
+		}()
 	}
+	wg.Wait()
 	for _, id := range ids {
 		if !known[id] {
-			r.log.Warn("removing a container with no workspace", "job", id)
+			r.log.Warn("removing a container no record names", "job", id)
 			errs = append(errs, r.exec.Stop(ctx, id), r.exec.Cleanup(ctx, id))
 		}
 	}
+	entries, _ := os.ReadDir(filepath.Join(r.stateDir, "jobs"))
+	for _, e := range entries {
+		if !known[e.Name()] {
+			r.log.Warn("removing a workspace no record names", "job", e.Name())
+			errs = append(errs, removeWorkspace(JobDir(r.stateDir, e.Name())))
+		}
+	}
+	sort.Slice(results, func(i, j int) bool { return results[i].JobID < results[j].JobID })
 	return results, errors.Join(errs...)
 }
 
-func (r *Runner) recoverJob(ctx context.Context, id string) (*Result, error) {
-	dir := JobDir(r.stateDir, id)
-	var rec record
-	data, err := os.ReadFile(filepath.Join(dir, wsInstance))
-	if err == nil {
-		err = json.Unmarshal(data, &rec)
-	}
-	if err != nil || rec.Instance == nil {
-		// Never started: nothing to collect.
-		r.log.Warn("removing a job that never started", "job", id)
-		return nil, errors.Join(r.exec.Stop(ctx, id), r.exec.Cleanup(ctx, id), removeWorkspace(dir))
-	}
-	st, err := r.exec.Inspect(ctx, id)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return r.finish(ctx, &rec, Exit{Code: -1}, ReasonError, errors.New("the job's container disappeared while sluice was not running")), nil
-	case err != nil:
-		return nil, err
-	}
-	switch st.State {
-	case StateStopped:
-		reason := ReasonExited
-		if st.Exit.RuntimeError != "" {
-			return r.finish(ctx, &rec, *st.Exit, ReasonRuntime, errors.New(st.Exit.RuntimeError)), nil
+// recoverJob drives a job found in the store to its end; a job already
+// final has what is left of it removed.
+func (r *Runner) recoverJob(ctx context.Context, rec *JobRecord) (*Result, error) {
+	if rec.State.Final() {
+		if rec.Instance != nil && rec.State == JobDone {
+			r.discard(ctx, rec.Instance) // it was recorded before the cleanup
 		}
-		if st.Exit.OOMKilled {
-			reason = ReasonOOM
-		} else if outputOver(rec.Instance.Mounts.Output, rec.Instance.Job.Limits.OutputBytes) {
-			reason = ReasonOutputLimit
+		if !r.history {
+			return nil, r.store.Delete(ctx, rec.ID)
 		}
-		if st.Exit.At.After(rec.Instance.Deadline) {
-			reason = ReasonTimeout
-		}
-		return r.finish(ctx, &rec, *st.Exit, reason, nil), nil
-	case StateRunning:
-		r.log.Info("reattaching", "job", id, "deadline", rec.Instance.Deadline)
-		return r.supervise(ctx, &rec)
+		return nil, nil
 	}
-	// Created but never started.
-	return r.finish(ctx, &rec, Exit{Code: -1}, ReasonError, errors.New("the job was created but never started")), nil
+	return r.drive(ctx, rec)
 }
 
 // runtimePaths are where containerd and its shims keep bundles and
@@ -443,13 +611,19 @@ func writeJSON(path string, v any) error {
 	return atomicfile.WriteFile(path, append(data, '\n'), 0o600)
 }
 
-// moveFile moves a file into place, copying across filesystems.
+// moveFile moves a file into place, copying across filesystems. A file
+// already moved (by a collection that a crash cut short) is left there.
 func moveFile(src, dst string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return err
 	}
 	if err := os.Rename(src, dst); err == nil {
 		return nil
+	}
+	if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(dst); err == nil {
+			return nil
+		}
 	}
 	in, err := os.Open(src)
 	if err != nil {

@@ -21,13 +21,12 @@ import (
 
 // Workspace layout under <state>/jobs/<id>/.
 const (
-	wsInputs   = "in"
-	wsCode     = "code"
-	wsOutput   = "out"
-	wsStdout   = "stdout"
-	wsStderr   = "stderr"
-	wsInstance = "instance.json"
-	wsResult   = "result.json"
+	wsInputs = "in"
+	wsCode   = "code"
+	wsOutput = "out"
+	wsStdout = "stdout"
+	wsStderr = "stderr"
+	wsResult = "result.json"
 )
 
 // JobDir is where a job's workspace lives.
@@ -59,7 +58,7 @@ type ManifestColumn struct {
 // createWorkspace lays out a job's directory: inputs in every format with a
 // manifest, the code, and the output directory as a tmpfs of the output size
 // limit. On error nothing is left behind.
-func createWorkspace(ctx context.Context, stateDir string, job *Job, code CodeLimits, uids *uidLeases) (inst *Instance, err error) {
+func createWorkspace(ctx context.Context, stateDir string, job *Job, code CodeLimits, uids *uidLeases, mountOut func(string, int64, uint32) error) (inst *Instance, err error) {
 	dir := JobDir(stateDir, job.ID)
 	if _, err := os.Stat(dir); err == nil {
 		return nil, fmt.Errorf("job %s: a workspace already exists at %s: %w", job.ID, dir, ErrInvalidArgument)
@@ -97,7 +96,7 @@ func createWorkspace(ctx context.Context, stateDir string, job *Job, code CodeLi
 			return nil, err
 		}
 	}
-	if err := mountOutput(inst.Mounts.Output, job.Limits.OutputBytes, uid); err != nil {
+	if err := mountOut(inst.Mounts.Output, job.Limits.OutputBytes, uid); err != nil {
 		return nil, err
 	}
 	for _, f := range []string{inst.Stdout, inst.Stderr} {
