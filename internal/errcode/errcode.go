@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicehq/sluice/dataset"
 	"github.com/sluicehq/sluice/images"
+	"github.com/sluicehq/sluice/metadata"
 	"github.com/sluicehq/sluice/policy"
 	"github.com/sluicehq/sluice/sandbox"
 )
@@ -53,6 +54,11 @@ var table = []struct {
 	{images.ErrInvalidImage, Class{"invalid_image", 400, ExitUsage}},
 	{images.ErrBuild, Class{"image_build_failed", 500, ExitFailed}},
 	{policy.ErrInvalidPolicy, Class{"invalid_policy", 400, ExitUsage}},
+	{metadata.ErrUnauthenticated, Class{"unauthenticated", 401, ExitUsage}},
+	{metadata.ErrForbidden, Class{"forbidden", 403, ExitNo}},
+	{metadata.ErrNotFound, Class{"not_found", 404, ExitUsage}},
+	{metadata.ErrConflict, Class{"conflict", 409, ExitUsage}},
+	{metadata.ErrInvalidArgument, Class{"invalid_argument", 400, ExitUsage}},
 }
 
 // Of returns the class of err: the first of the table it is, else

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluicehq/sluice/dataset"
 	"github.com/sluicehq/sluice/images"
+	"github.com/sluicehq/sluice/metadata"
 	"github.com/sluicehq/sluice/policy"
 	"github.com/sluicehq/sluice/sandbox"
 )
@@ -29,6 +30,11 @@ func TestOf(t *testing.T) {
 		{fmt.Errorf("a: %w", images.ErrInvalidImage), "invalid_image", 400, ExitUsage},
 		{fmt.Errorf("a: %w", images.ErrBuild), "image_build_failed", 500, ExitFailed},
 		{fmt.Errorf("a: %w", policy.ErrInvalidPolicy), "invalid_policy", 400, ExitUsage},
+		{fmt.Errorf("token: %w", metadata.ErrUnauthenticated), "unauthenticated", 401, ExitUsage},
+		{fmt.Errorf("a: %w", metadata.ErrForbidden), "forbidden", 403, ExitNo},
+		{fmt.Errorf("a: %w", metadata.ErrNotFound), "not_found", 404, ExitUsage},
+		{fmt.Errorf("a: %w", metadata.ErrConflict), "conflict", 409, ExitUsage},
+		{fmt.Errorf("a: %w", metadata.ErrInvalidArgument), "invalid_argument", 400, ExitUsage},
 		{errors.New("disk full"), "internal", 500, ExitFailed},
 	}
 	for _, tc := range tests {

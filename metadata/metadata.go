@@ -1,0 +1,135 @@
+package metadata
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+)
+
+// Role is what a user may do.
+type Role string
+
+// Roles (SPEC §2). Every role but scientist belongs to the platform.
+const (
+	RoleAdmin     Role = "admin"
+	RoleScientist Role = "scientist"
+	RoleReviewer  Role = "reviewer"
+	RoleSecurity  Role = "security"
+	RoleAuditor   Role = "auditor"
+)
+
+// Platform reports whether the role belongs to the platform (no tenant).
+func (r Role) Platform() bool { return r != RoleScientist }
+
+func (r Role) valid() bool {
+	switch r {
+	case RoleAdmin, RoleScientist, RoleReviewer, RoleSecurity, RoleAuditor:
+		return true
+	}
+	return false
+}
+
+// Tenant is an operator.
+type Tenant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// User is a person (or a system) with a role; scientists belong to a
+// tenant, the platform roles to none.
+type User struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      Role       `json:"role"`
+	TenantID  string     `json:"tenant_id,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Token is an API token, without its secret.
+type Token struct {
+	ID        string     `json:"id"`
+	UserID    string     `json:"user_id"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Secret is a token's secret: shown once, never stored, never logged.
+type Secret string
+
+// LogValue keeps the secret out of logs.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// String keeps the secret out of fmt.
+func (Secret) String() string { return "[redacted]" }
+
+// Reveal is the secret itself, to hand to its owner once.
+func (s Secret) Reveal() string { return string(s) }
+
+// MaxTokenTTL is the longest a token may live.
+const MaxTokenTTL = 366 * 24 * time.Hour
+
+// Store keeps tenants, users and tokens.
+type Store interface {
+	CreateTenant(ctx context.Context, name string) (Tenant, error)
+	GetTenant(ctx context.Context, id string) (Tenant, error)
+	ListTenants(ctx context.Context) ([]Tenant, error)
+
+	// CreateUser creates a user; a scientist needs a tenant, the platform
+	// roles must have none.
+	CreateUser(ctx context.Context, name string, role Role, tenantID string) (User, error)
+	GetUser(ctx context.Context, id string) (User, error)
+	// ListUsers lists a tenant's users, or every user for "".
+	ListUsers(ctx context.Context, tenantID string) ([]User, error)
+	// RevokeUser ends a user and all their tokens.
+	RevokeUser(ctx context.Context, id string) error
+	// CountUsers counts users, revoked ones included.
+	CountUsers(ctx context.Context) (int, error)
+
+	// CreateToken makes a token for a user, valid for ttl.
+	CreateToken(ctx context.Context, userID string, ttl time.Duration) (Token, Secret, error)
+	// Authenticate returns the live user a live token belongs to, or
+	// ErrUnauthenticated.
+	Authenticate(ctx context.Context, secret string) (User, error)
+	GetToken(ctx context.Context, id string) (Token, error)
+	RevokeToken(ctx context.Context, id string) error
+
+	Close() error
+}
+
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,62}$`)
+
+func checkName(what, name string) error {
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("%s name %q: use 2-63 lower-case letters, digits, '.', '_' and '-': %w", what, name, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// newID is a random identifier with a kind prefix.
+func newID(prefix string) string {
+	b := make([]byte, 9)
+	rand.Read(b)
+	return prefix + "_" + hex.EncodeToString(b)
+}
+
+// newSecret is a token secret: 256 random bits.
+func newSecret() Secret {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return Secret("sluice_" + base64.RawURLEncoding.EncodeToString(b))
+}
+
+// hashSecret is what is stored of a secret.
+func hashSecret(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
