@@ -45,7 +45,7 @@ func TestTenantsAndUsers(t *testing.T) {
 	}{
 		{"alice", RoleScientist, acme.ID, nil},
 		{"root", RoleAdmin, "", nil},
-		{"bob", RoleScientist, "", ErrInvalidArgument},      // a scientist needs a tenant
+		{"bob", RoleScientist, "", ErrInvalidArgument},       // a scientist needs a tenant
 		{"carol", RoleReviewer, acme.ID, ErrInvalidArgument}, // platform roles have none
 		{"dave", "owner", "", ErrInvalidArgument},
 		{"erin", RoleScientist, "tnt_missing", ErrNotFound},
