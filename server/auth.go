@@ -1,0 +1,150 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/sluicehq/sluice/internal/errcode"
+	"github.com/sluicehq/sluice/metadata"
+)
+
+// Error is every error the API answers with: a stable code (one of
+// internal/errcode's) and a message that names what is at fault and never
+// a data value or a secret.
+type Error struct {
+	Code    string `json:"code" example:"not_found" doc:"Stable error code"`
+	Message string `json:"message" doc:"What went wrong"`
+	status  int
+}
+
+func (e *Error) Error() string  { return e.Message }
+func (e *Error) GetStatus() int { return e.status }
+
+// apiError turns any error into the API's Error through errcode's table.
+// An error without a class is a 500 whose message says nothing internal.
+func apiError(err error) *Error {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	c := errcode.Of(err)
+	msg := err.Error()
+	if c == errcode.Internal {
+		msg = "internal error"
+	}
+	return &Error{Code: c.Code, Message: msg, status: c.HTTP}
+}
+
+// useAPIErrors makes huma's own errors (a malformed request, a failed
+// validation) take the same shape: usage errors with their details in the
+// message. huma keeps this hook in a package variable; setting it again is
+// harmless.
+func useAPIErrors() {
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		code := "usage"
+		switch {
+		case status >= 500:
+			code, msg = errcode.Internal.Code, "internal error"
+		case status == http.StatusUnauthorized:
+			code = "unauthenticated"
+		case status == http.StatusForbidden:
+			code = "forbidden"
+		case status == http.StatusNotFound:
+			code = "not_found"
+		case status == http.StatusUnsupportedMediaType:
+			code = "unsupported_media_type"
+		}
+		var details []string
+		for _, e := range errs {
+			if e != nil {
+				details = append(details, e.Error())
+			}
+		}
+		if len(details) > 0 && status < 500 {
+			msg += ": " + strings.Join(details, "; ")
+		}
+		return &Error{Code: code, Message: msg, status: status}
+	}
+}
+
+// principalKey carries the authenticated user in a request's context.
+type principalKey struct{}
+
+// principal is the user a request is made by (set by authenticate).
+func principal(ctx context.Context) metadata.User {
+	u, _ := ctx.Value(principalKey{}).(metadata.User)
+	return u
+}
+
+// security is what an operation declares to need a token.
+var security = []map[string][]string{{"bearer": {}}}
+
+// authenticate resolves the bearer token of every operation that declares
+// security; anything else is a 401 (never a default allow).
+func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		if len(ctx.Operation().Security) == 0 {
+			next(ctx)
+			return
+		}
+		token, ok := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
+		var user metadata.User
+		err := metadata.ErrUnauthenticated
+		if ok && token != "" {
+			user, err = s.meta.Authenticate(ctx.Context(), strings.TrimSpace(token))
+		}
+		if err != nil {
+			if !errors.Is(err, metadata.ErrUnauthenticated) {
+				s.log.Error("authenticating", "err", err)
+			}
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="sluice"`)
+			huma.WriteErr(api, ctx, http.StatusUnauthorized, "a valid API token is required (Authorization: Bearer …)")
+			return
+		}
+		next(huma.WithValue(ctx, principalKey{}, user))
+	}
+}
+
+// rejectForms refuses form bodies on the API: it speaks JSON only, so that
+// a browser page elsewhere cannot post to it as a form.
+func rejectForms(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") && r.ContentLength != 0 {
+			mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" || mt == "text/plain" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnsupportedMediaType)
+				fmt.Fprintf(w, `{"code":"unsupported_media_type","message":"the API takes JSON bodies, not %s"}`+"\n", mt)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Authorisation. A role that may not act at all is a 403; another
+// tenant's resource is a 404, as if it did not exist.
+
+// require refuses callers whose role is not among roles.
+func require(ctx context.Context, roles ...metadata.Role) error {
+	u := principal(ctx)
+	for _, r := range roles {
+		if u.Role == r {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s may not do this: %w", u.Role, metadata.ErrForbidden)
+}
+
+// seesTenant reports whether the caller may see the tenant's resources:
+// the platform roles see every tenant, a scientist only their own.
+func seesTenant(ctx context.Context, tenantID string) bool {
+	u := principal(ctx)
+	return u.Role.Platform() || u.TenantID == tenantID
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the server's configuration. It comes from a YAML file, then
+// SLUICE_* environment variables, then flags: each overrides the one before.
+type Config struct {
+	// DataDir holds the metadata database and the administrator's first
+	// token (admin.token, 0600).
+	DataDir string `yaml:"data_dir"`
+	// Listen is the address to serve on.
+	Listen string `yaml:"listen"`
+	// TokenTTL is the default lifetime of API tokens.
+	TokenTTL time.Duration `yaml:"token_ttl"`
+	// ShutdownGrace is how long a stopping server lets requests finish.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// DefaultConfig is the configuration when nothing is given.
+var DefaultConfig = Config{Listen: "127.0.0.1:8420", TokenTTL: 30 * 24 * time.Hour, ShutdownGrace: 10 * time.Second}
+
+// envVars are the environment variables a Config reads.
+var envVars = map[string]string{
+	"SLUICE_DATA_DIR":       "data_dir",
+	"SLUICE_LISTEN":         "listen",
+	"SLUICE_TOKEN_TTL":      "token_ttl",
+	"SLUICE_SHUTDOWN_GRACE": "shutdown_grace",
+}
+
+// LoadConfig reads the file at path (none when "") over DefaultConfig, then
+// the environment (getenv). An unknown key or a bad value names where it
+// came from.
+func LoadConfig(path string, getenv func(string) string) (Config, error) {
+	c := DefaultConfig
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("--config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	for env, key := range envVars {
+		v := getenv(env)
+		if v == "" {
+			continue
+		}
+		if err := c.Set(key, v); err != nil {
+			return c, fmt.Errorf("%s: %w", env, err)
+		}
+	}
+	return c, nil
+}
+
+// Set sets one key from its text (as a file, the environment or a flag
+// gives it).
+func (c *Config) Set(key, v string) error {
+	switch key {
+	case "data_dir":
+		c.DataDir = v
+	case "listen":
+		c.Listen = v
+	case "token_ttl", "shutdown_grace":
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q: use a positive duration such as 720h", v)
+		}
+		if key == "token_ttl" {
+			c.TokenTTL = d
+		} else {
+			c.ShutdownGrace = d
+		}
+	default:
+		return fmt.Errorf("unknown setting %q", key)
+	}
+	return nil
+}
+
+// Validate checks a complete configuration.
+func (c Config) Validate() error {
+	var missing []string
+	if c.DataDir == "" {
+		missing = append(missing, "data_dir (--data-dir, SLUICE_DATA_DIR)")
+	}
+	if c.Listen == "" {
+		missing = append(missing, "listen (--listen, SLUICE_LISTEN)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/internal/atomicfile"
+	"github.com/sluicehq/sluice/metadata"
+)
+
+// AdminTokenFile is the file in the data directory that receives the first
+// administrator's token on the first start.
+const AdminTokenFile = "admin.token"
+
+// Server is sluice server: every subsystem, wired here and only here.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	meta    *metadata.SQLite
+	handler http.Handler
+	metrics *metrics
+}
+
+// New opens the data directory and the subsystems. On the first start (no
+// user yet) it creates the administrator and writes its token to
+// DataDir/admin.token (0600).
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	meta, err := metadata.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "sluice.db"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, meta: meta, metrics: newMetrics()}
+	if err := s.bootstrap(ctx); err != nil {
+		meta.Close()
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// bootstrap creates the first administrator when there is no user.
+func (s *Server) bootstrap(ctx context.Context) error {
+	n, err := s.meta.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	admin, err := s.meta.CreateUser(ctx, "admin", metadata.RoleAdmin, "")
+	if err != nil {
+		return err
+	}
+	_, secret, err := s.meta.CreateToken(ctx, admin.ID, s.cfg.TokenTTL)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
+	if err := atomicfile.WriteFile(path, []byte(secret.Reveal()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing the administrator's token: %w", err)
+	}
+	s.log.Info("first start: created the administrator", "user", admin.ID, "token_file", path)
+	return nil
+}
+
+// Close closes the subsystems.
+func (s *Server) Close() error { return s.meta.Close() }
+
+// Handler is the server's HTTP handler: the API and the operational
+// endpoints.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	useAPIErrors()
+	mux := http.NewServeMux()
+	hc := huma.DefaultConfig("Sluice", "1.0.0")
+	hc.Info.Description = "The Sluice platform API: tenants, users and tokens (datasets, scenarios, jobs and egress follow)."
+	hc.OpenAPIPath = "/api/openapi"
+	hc.DocsPath = "" // no page that loads scripts from elsewhere: air-gapped platforms
+	hc.SchemasPath = "/api/schemas"
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "An API token (sluice user create prints one)."},
+	}
+	api := humago.New(mux, hc)
+	api.UseMiddleware(s.authenticate(api))
+	s.register(api)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.meta.Ping(r.Context()); err != nil {
+			http.Error(w, "metadata store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return s.metrics.instrument(rejectForms(mux))
+}
+
+// Serve serves on ln until ctx ends, then lets requests in flight finish
+// (up to ShutdownGrace). Jobs are not stopped: the next start recovers them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// metrics are the server's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_requests_total", Help: "HTTP requests by method, route and status code.",
+		}, []string{"method", "route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_http_request_duration_seconds", Help: "HTTP request latency by method and route.", Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// instrument counts and times every request by its route pattern (never
+// its path: paths hold IDs).
+func (m *metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(r.Method, route, fmt.Sprint(sw.code)).Inc()
+		m.latency.WithLabelValues(r.Method, route).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}

@@ -1,0 +1,302 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// These run the real server (SQLite included) behind httptest, and speak
+// to it over HTTP as any client would.
+
+type client struct {
+	t     *testing.T
+	url   string
+	token string
+}
+
+// call sends a JSON request and decodes the JSON answer into out (when not
+// nil); it returns the status.
+func (c client) call(method, path string, body, out any) int {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.url+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			c.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (c client) as(token string) client { c.token = token; return c }
+
+type fixture struct {
+	srv   *Server
+	dir   string
+	admin client
+	logs  *bytes.Buffer
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	logs := &bytes.Buffer{}
+	cfg := DefaultConfig
+	cfg.DataDir = dir
+	srv, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	token, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{srv: srv, dir: dir, admin: client{t: t, url: hs.URL, token: strings.TrimSpace(string(token))}, logs: logs}
+}
+
+type apiErr struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// createUser makes a user with the admin's token and returns their token.
+func (f *fixture) createUser(name, role, tenant string) (id, token string) {
+	var out struct {
+		User  struct{ ID string }
+		Token struct{ Secret string }
+	}
+	if code := f.admin.call("POST", "/api/v1/users", map[string]string{"name": name, "role": role, "tenant_id": tenant}, &out); code != 200 {
+		f.admin.t.Fatalf("create user %s: %d", name, code)
+	}
+	return out.User.ID, out.Token.Secret
+}
+
+func TestFirstStart(t *testing.T) {
+	f := start(t)
+	fi, err := os.Stat(filepath.Join(f.dir, AdminTokenFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin.token: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+	var me struct{ Name, Role string }
+	if code := f.admin.call("GET", "/api/v1/whoami", nil, &me); code != 200 || me.Role != "admin" {
+		t.Fatalf("whoami with admin.token: %d %+v", code, me)
+	}
+	if strings.Contains(f.logs.String(), f.admin.token) {
+		t.Error("the log holds the administrator's token")
+	}
+	// A second start on the same directory makes no second administrator
+	// and leaves the token as it was.
+	f.srv.Close()
+	cfg := DefaultConfig
+	cfg.DataDir = f.dir
+	again, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if n, _ := again.meta.CountUsers(context.Background()); n != 1 {
+		t.Errorf("%d users after a second start", n)
+	}
+	if b, _ := os.ReadFile(filepath.Join(f.dir, AdminTokenFile)); strings.TrimSpace(string(b)) != f.admin.token {
+		t.Error("a second start rewrote admin.token")
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	f := start(t)
+	anon := f.admin.as("")
+	var e apiErr
+	for _, tok := range []string{"", "sluice_not-a-token"} {
+		if code := anon.as(tok).call("GET", "/api/v1/whoami", nil, &e); code != 401 || e.Code != "unauthenticated" {
+			t.Errorf("token %q: %d %+v, want 401 unauthenticated", tok, code, e)
+		}
+	}
+	_, tok := f.createUser("alice", "auditor", "")
+	alice := f.admin.as(tok)
+	if code := alice.call("GET", "/api/v1/whoami", nil, nil); code != 200 {
+		t.Fatalf("a new user's token: %d", code)
+	}
+	// A new token, then the old one revoked by its owner.
+	var fresh struct{ ID, Secret string }
+	if code := alice.call("POST", "/api/v1/tokens", map[string]string{"ttl": "1h"}, &fresh); code != 200 || fresh.Secret == "" {
+		t.Fatalf("new token: %d", code)
+	}
+	var me struct{ ID string }
+	alice.call("GET", "/api/v1/whoami", nil, &me)
+	if code := alice.as(fresh.Secret).call("POST", "/api/v1/tokens/"+fresh.ID+"/revoke", nil, nil); code != 204 {
+		t.Errorf("revoking one's own token: %d", code)
+	}
+	if code := alice.as(fresh.Secret).call("GET", "/api/v1/whoami", nil, nil); code != 401 {
+		t.Errorf("a revoked token: %d, want 401", code)
+	}
+	// A revoked user's tokens all stop.
+	f.admin.call("POST", "/api/v1/users/"+me.ID+"/revoke", nil, nil)
+	if code := alice.call("GET", "/api/v1/whoami", nil, nil); code != 401 {
+		t.Errorf("a revoked user: %d, want 401", code)
+	}
+}
+
+// TestTenantIsolationAndRoles: another tenant's resources answer 404; a
+// role that may not act answers 403; the platform roles see every tenant.
+func TestTenantIsolationAndRoles(t *testing.T) {
+	f := start(t)
+	var acme, beta struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "beta"}, &beta)
+	_, aliceTok := f.createUser("alice", "scientist", acme.ID)
+	bobID, bobTok := f.createUser("bob", "scientist", beta.ID)
+	_, audTok := f.createUser("audrey", "auditor", "")
+	alice, bob, auditor := f.admin.as(aliceTok), f.admin.as(bobTok), f.admin.as(audTok)
+
+	var e apiErr
+	if code := alice.call("GET", "/api/v1/tenants/"+beta.ID, nil, &e); code != 404 || e.Code != "not_found" {
+		t.Errorf("alice reads beta: %d %+v, want 404", code, e)
+	}
+	if code := alice.call("GET", "/api/v1/tenants/"+acme.ID, nil, nil); code != 200 {
+		t.Errorf("alice reads her own tenant: %d", code)
+	}
+	if code := alice.call("GET", "/api/v1/users/"+bobID, nil, nil); code != 404 {
+		t.Errorf("alice reads bob: %d, want 404", code)
+	}
+	var list struct{ Tenants []struct{ ID string } }
+	alice.call("GET", "/api/v1/tenants", nil, &list)
+	if len(list.Tenants) != 1 || list.Tenants[0].ID != acme.ID {
+		t.Errorf("alice lists tenants: %+v, want acme alone", list.Tenants)
+	}
+	var users struct{ Users []struct{ Name string } }
+	bob.call("GET", "/api/v1/users", nil, &users)
+	if len(users.Users) != 1 || users.Users[0].Name != "bob" {
+		t.Errorf("bob lists users: %+v, want himself alone", users.Users)
+	}
+	for _, tc := range []struct {
+		who  client
+		name string
+	}{{alice, "scientist"}, {auditor, "auditor"}} {
+		if code := tc.who.call("POST", "/api/v1/tenants", map[string]string{"name": "evil"}, &e); code != 403 || e.Code != "forbidden" {
+			t.Errorf("%s creates a tenant: %d %+v, want 403", tc.name, code, e)
+		}
+		if code := tc.who.call("POST", "/api/v1/users", map[string]string{"name": "mallory", "role": "admin"}, nil); code != 403 {
+			t.Errorf("%s creates an admin: %d, want 403", tc.name, code)
+		}
+	}
+	auditor.call("GET", "/api/v1/tenants", nil, &list)
+	if len(list.Tenants) != 2 {
+		t.Errorf("the auditor sees %d tenants, want 2", len(list.Tenants))
+	}
+	// Someone else's token cannot be revoked (it does not exist for them).
+	var tok struct{ ID string }
+	bob.call("POST", "/api/v1/tokens", nil, &tok)
+	if code := alice.call("POST", "/api/v1/tokens/"+tok.ID+"/revoke", nil, nil); code != 404 {
+		t.Errorf("alice revokes bob's token: %d, want 404", code)
+	}
+}
+
+func TestErrorsAndInput(t *testing.T) {
+	f := start(t)
+	var e apiErr
+	if code := f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "Bad Name"}, &e); code != 400 || e.Code != "invalid_argument" || !strings.Contains(e.Message, "tenant name") {
+		t.Errorf("bad name: %d %+v", code, e)
+	}
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, nil)
+	if code := f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &e); code != 409 || e.Code != "conflict" {
+		t.Errorf("duplicate: %d %+v", code, e)
+	}
+	if code := f.admin.call("POST", "/api/v1/users", map[string]string{"name": "x1", "role": "owner"}, &e); code != 422 && code != 400 || e.Code != "usage" {
+		t.Errorf("unknown role: %d %+v, want a usage error", code, e)
+	}
+	// Form bodies are refused before anything reads them.
+	req, _ := http.NewRequest("POST", f.admin.url+"/api/v1/tenants", strings.NewReader("name=acme2"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+f.admin.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("a form body: %d, want 415", resp.StatusCode)
+	}
+}
+
+func TestOperationalEndpoints(t *testing.T) {
+	f := start(t)
+	get := func(path string) (int, string) {
+		resp, err := http.Get(f.admin.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code, _ := get(p); code != 200 {
+			t.Errorf("%s: %d", p, code)
+		}
+	}
+	f.admin.call("GET", "/api/v1/whoami", nil, nil)
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `sluice_http_requests_total{code="200",method="GET",route="GET /api/v1/whoami"}`) {
+		t.Errorf("/metrics: %d, no request count for whoami", code)
+	}
+	code, body := get("/api/openapi.json")
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &doc) != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("/api/openapi.json: %d", code)
+	}
+	for _, p := range []string{"/api/v1/whoami", "/api/v1/tenants", "/api/v1/tenants/{id}", "/api/v1/users", "/api/v1/users/{id}/revoke", "/api/v1/tokens", "/api/v1/tokens/{id}/revoke"} {
+		if doc.Paths[p] == nil {
+			t.Errorf("the OpenAPI document lacks %s", p)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	os.WriteFile(file, []byte("data_dir: /from/file\nlisten: 127.0.0.1:1\ntoken_ttl: 48h\n"), 0o600)
+	env := map[string]string{"SLUICE_LISTEN": "127.0.0.1:2"}
+	c, err := LoadConfig(file, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/from/file" || c.Listen != "127.0.0.1:2" || c.TokenTTL.Hours() != 48 {
+		t.Errorf("config %+v: want the file's data_dir and token_ttl, the environment's listen", c)
+	}
+	os.WriteFile(file, []byte("data_dri: /typo\n"), 0o600)
+	if _, err := LoadConfig(file, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), file) {
+		t.Errorf("an unknown key: %v, want an error naming the file", err)
+	}
+	env = map[string]string{"SLUICE_TOKEN_TTL": "forever"}
+	if _, err := LoadConfig("", func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "SLUICE_TOKEN_TTL") {
+		t.Errorf("a bad environment value: %v, want an error naming the variable", err)
+	}
+}
