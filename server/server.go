@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicehq/sluice/audit"
 	"github.com/sluicehq/sluice/internal/atomicfile"
 	"github.com/sluicehq/sluice/metadata"
 )
@@ -30,6 +31,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	meta    *metadata.SQLite
+	audit   *audit.Log
 	handler http.Handler
 	metrics *metrics
 }
@@ -47,13 +49,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	meta, err := metadata.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "sluice.db"))
+	key, err := loadOrCreateKey(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, meta: meta, metrics: newMetrics()}
+	trail, err := audit.Open(ctx, filepath.Join(cfg.DataDir, "audit.db"), key)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "sluice.db"))
+	if err != nil {
+		trail.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, metrics: newMetrics()}
 	if err := s.bootstrap(ctx); err != nil {
-		meta.Close()
+		s.Close()
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -65,6 +76,10 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	n, err := s.meta.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return err
+	}
+	// Written first: no administrator without a record of it.
+	if _, err := s.audit.Append(ctx, audit.Record{Actor: "system", Action: "bootstrap-admin", Result: "attempt"}); err != nil {
+		return fmt.Errorf("audit: %w", err)
 	}
 	admin, err := s.meta.CreateUser(ctx, "admin", metadata.RoleAdmin, "")
 	if err != nil {
@@ -79,11 +94,12 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("writing the administrator's token: %w", err)
 	}
 	s.log.Info("first start: created the administrator", "user", admin.ID, "token_file", path)
-	return nil
+	_, err = s.audit.Append(ctx, audit.Record{Actor: "system", Action: "bootstrap-admin", Resource: admin.ID, Result: "ok"})
+	return err
 }
 
-// Close closes the subsystems.
-func (s *Server) Close() error { return s.meta.Close() }
+// Close closes the subsystems; the audit trail's head is signed.
+func (s *Server) Close() error { return errors.Join(s.meta.Close(), s.audit.Close()) }
 
 // Handler is the server's HTTP handler: the API and the operational
 // endpoints.
@@ -101,7 +117,7 @@ func (s *Server) routes() http.Handler {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API token (sluice user create prints one)."},
 	}
 	api := humago.New(mux, hc)
-	api.UseMiddleware(s.authenticate(api))
+	api.UseMiddleware(s.authenticate(api), s.record(api))
 	s.register(api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/audit"
 )
 
 // These run the real server (SQLite included) behind httptest, and speak
@@ -298,5 +301,59 @@ func TestConfig(t *testing.T) {
 	env = map[string]string{"SLUICE_TOKEN_TTL": "forever"}
 	if _, err := LoadConfig("", func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "SLUICE_TOKEN_TTL") {
 		t.Errorf("a bad environment value: %v, want an error naming the variable", err)
+	}
+}
+
+// TestAuditTrail: every call is in the trail (its attempt before it, its
+// outcome after), the trail verifies with the server's public key, and it
+// holds no token.
+func TestAuditTrail(t *testing.T) {
+	f := start(t)
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, nil)
+	_, tok := f.createUser("audrey", "auditor", "")
+	f.admin.as("nope").call("GET", "/api/v1/whoami", nil, nil)
+	var b bytes.Buffer
+	if err := f.srv.audit.Export(context.Background(), time.Time{}, &b); err != nil {
+		t.Fatal(err)
+	}
+	trail := b.String()
+	for _, want := range []string{`"action":"bootstrap-admin"`, `"action":"create-tenant"`, `"result":"attempt"`, `"result":"ok"`, `"actor":"anonymous"`, `"result":"unauthenticated"`} {
+		if !strings.Contains(trail, want) {
+			t.Errorf("the trail lacks %s:\n%s", want, trail)
+		}
+	}
+	f.srv.audit.Close() // signs the head
+	pub, err := LoadPublicKey(filepath.Join(f.dir, PubKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.Open(context.Background(), filepath.Join(f.dir, "audit.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if n, err := l.Verify(context.Background(), pub); err != nil || n < 6 {
+		t.Errorf("Verify = %d, %v", n, err)
+	}
+	for _, secret := range []string{f.admin.token, tok} {
+		for _, name := range []string{"audit.db", "audit.db-wal", "sluice.db", "sluice.db-wal"} {
+			if data, _ := os.ReadFile(filepath.Join(f.dir, name)); bytes.Contains(data, []byte(secret)) {
+				t.Errorf("%s holds a token", name)
+			}
+		}
+	}
+}
+
+// TestAuditFailsClosed: when the trail cannot be written, a call fails and
+// does nothing.
+func TestAuditFailsClosed(t *testing.T) {
+	f := start(t)
+	f.srv.audit.Close()
+	var e apiErr
+	if code := f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &e); code != 503 || e.Code != "unavailable" {
+		t.Errorf("with the trail closed: %d %+v, want 503", code, e)
+	}
+	if ts, _ := f.srv.meta.ListTenants(context.Background()); len(ts) != 0 {
+		t.Errorf("the tenant was created without a record: %+v", ts)
 	}
 }
