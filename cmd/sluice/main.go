@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/internal/errcode"
+	"github.com/sluicehq/sluice/server/client"
 )
 
 // Exit codes (internal/errcode keeps the one table of them).
@@ -77,10 +78,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitCode(err)
 }
 
-// exitCode is the exit code of an error's class (internal/errcode).
+// exitCode is the exit code of an error's class (internal/errcode), or of
+// the stable code a server answered with.
 func exitCode(err error) int {
 	if strings.HasPrefix(err.Error(), "unknown command") { // cobra's own usage error
 		return exitUsage
+	}
+	if code, ok := apiExitCode(err); ok {
+		return code
+	}
+	if errors.Is(err, client.ErrUnreachable) {
+		return exitFailed
 	}
 	return errcode.Of(err).Exit
 }
@@ -100,7 +108,7 @@ Exit codes: 0 success; 1 the operation ran and said no; 2 usage or input error;
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newDatasetCmd(), newDemoDataCmd(), newSandboxCmd(), newImageCmd(), newEgressCmd(), newPolicyCmd(), newServerCmd(), newAuditCmd())
+	root.AddCommand(newDatasetCmd(), newDemoDataCmd(), newSandboxCmd(), newImageCmd(), newEgressCmd(), newPolicyCmd(), newServerCmd(), newAuditCmd(), newTenantCmd(), newUserCmd())
 	return root
 }
 

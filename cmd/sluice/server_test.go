@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/server"
 )
 
 // TestServerCommand starts sluice server, reaches it over loopback with the
@@ -53,5 +58,53 @@ func TestServerCommand(t *testing.T) {
 	}
 	if code, _, errs := sluice(t, "server", "--listen", addr); code != exitUsage || !strings.Contains(errs, "data_dir") {
 		t.Errorf("without a data directory: exit %d: %s", code, errs)
+	}
+}
+
+// TestTenantAndUserCommands: the CLI against a running server, with the
+// exit codes of the server's answers.
+func TestTenantAndUserCommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg := server.DefaultConfig
+	cfg.DataDir = dir
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer func() { hs.Close(); srv.Close() }()
+	admin, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
+	t.Setenv("SLUICE_SERVER", hs.URL)
+	t.Setenv("SLUICE_TOKEN", strings.TrimSpace(string(admin)))
+
+	code, out, errs := sluice(t, "tenant", "create", "acme", "-o", "json")
+	var tenant struct{ ID string }
+	if code != 0 || json.Unmarshal([]byte(out), &tenant) != nil || tenant.ID == "" {
+		t.Fatalf("tenant create: exit %d %s %s", code, out, errs)
+	}
+	code, out, errs = sluice(t, "user", "create", "alice", "--role", "scientist", "--tenant", tenant.ID, "-o", "json")
+	var alice struct{ Token struct{ Secret string } }
+	if code != 0 || json.Unmarshal([]byte(out), &alice) != nil || alice.Token.Secret == "" {
+		t.Fatalf("user create: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := sluice(t, "tenant", "create", "acme"); code != exitUsage || !strings.Contains(errs, "already exists") {
+		t.Errorf("a duplicate tenant: exit %d %s", code, errs)
+	}
+	if code, _, errs := sluice(t, "user", "create", "bob"); code != exitUsage || !strings.Contains(errs, "--role") {
+		t.Errorf("no role: exit %d %s", code, errs)
+	}
+	t.Setenv("SLUICE_TOKEN", alice.Token.Secret)
+	if code, out, _ := sluice(t, "tenant", "list"); code != 0 || !strings.Contains(out, "acme") {
+		t.Errorf("alice lists tenants: exit %d\n%s", code, out)
+	}
+	if code, _, errs := sluice(t, "tenant", "create", "evil"); code != exitNo || !strings.Contains(errs, "may not") {
+		t.Errorf("alice creates a tenant: exit %d %s, want 1 (forbidden)", code, errs)
+	}
+	t.Setenv("SLUICE_TOKEN", "sluice_wrong")
+	if code, _, _ := sluice(t, "user", "list"); code != exitUsage {
+		t.Errorf("a wrong token: exit %d, want 2", code)
+	}
+	if code, _, _ := sluice(t, "user", "list", "--server", "http://127.0.0.1:1"); code != exitFailed {
+		t.Errorf("no server: exit %d, want 4", code)
 	}
 }

@@ -74,3 +74,17 @@ func Of(err error) Class {
 	}
 	return Internal
 }
+
+// ByCode is the class of a stable code, as a client of the API receives
+// it; an unknown code is Internal.
+func ByCode(code string) Class {
+	for _, e := range table {
+		if e.class.Code == code {
+			return e.class
+		}
+	}
+	if code == "unavailable" {
+		return Class{Code: code, HTTP: 503, Exit: ExitFailed}
+	}
+	return Internal
+}

@@ -47,3 +47,14 @@ func TestOf(t *testing.T) {
 		t.Errorf("Of(nil) = %+v", c)
 	}
 }
+
+func TestByCode(t *testing.T) {
+	for _, code := range []string{"usage", "not_found", "forbidden", "conflict", "unauthenticated", "invalid_policy"} {
+		if c := ByCode(code); c.Code != code {
+			t.Errorf("ByCode(%s) = %+v", code, c)
+		}
+	}
+	if ByCode("forbidden").Exit != ExitNo || ByCode("no_such_code") != Internal || ByCode("unavailable").Exit != ExitFailed {
+		t.Error("ByCode maps exit codes wrongly")
+	}
+}

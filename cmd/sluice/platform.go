@@ -1,0 +1,190 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/errcode"
+	"github.com/sluicehq/sluice/metadata"
+	"github.com/sluicehq/sluice/server/client"
+)
+
+// serverFlags connect a command to a running sluice server.
+type serverFlags struct {
+	server, tokenFile, output string
+}
+
+func (f *serverFlags) register(c *cobra.Command) {
+	p := c.PersistentFlags()
+	p.StringVar(&f.server, "server", "", "server address (default $SLUICE_SERVER, else http://127.0.0.1:8420)")
+	p.StringVar(&f.tokenFile, "token-file", "", "file holding the API token (default: $SLUICE_TOKEN)")
+	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+}
+
+// client connects with the flags, the environment and the defaults, in
+// that order.
+func (f *serverFlags) client() (*client.Client, error) {
+	if err := outputFormat(f.output, "text", "json"); err != nil {
+		return nil, err
+	}
+	addr := f.server
+	if addr == "" {
+		addr = os.Getenv("SLUICE_SERVER")
+	}
+	if addr == "" {
+		addr = "http://127.0.0.1:8420"
+	}
+	token := os.Getenv("SLUICE_TOKEN")
+	if f.tokenFile != "" {
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return nil, usagef("--token-file: %v", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		return nil, usagef("no API token: set SLUICE_TOKEN or give --token-file")
+	}
+	c, err := client.New(addr, token)
+	if err != nil {
+		return nil, usagef("--server: %v", err)
+	}
+	return c, nil
+}
+
+// print writes v as JSON, or text as a table.
+func (f *serverFlags) print(w io.Writer, v any, text func(*tabwriter.Writer)) error {
+	if f.output == "json" {
+		return writeJSON(w, v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	text(tw)
+	return tw.Flush()
+}
+
+func newTenantCmd() *cobra.Command {
+	var sf serverFlags
+	c := &cobra.Command{Use: "tenant", Short: "Manage tenants (operators) on a sluice server"}
+	sf.register(c)
+	c.AddCommand(&cobra.Command{
+		Use: "create NAME", Short: "Create a tenant (admin)", Args: exactArgs(1, "a NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			t, err := cl.CreateTenant(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), t, func(w *tabwriter.Writer) { fmt.Fprintf(w, "tenant %s created: %s\n", t.Name, t.ID) })
+		},
+	}, &cobra.Command{
+		Use: "list", Short: "List the tenants you may see", Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			ts, err := cl.ListTenants(c.Context())
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), ts, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tNAME\tCREATED")
+				for _, t := range ts {
+					fmt.Fprintf(w, "%s\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.Format("2006-01-02 15:04"))
+				}
+			})
+		},
+	})
+	return c
+}
+
+func newUserCmd() *cobra.Command {
+	var sf serverFlags
+	c := &cobra.Command{Use: "user", Short: "Manage users and their tokens on a sluice server"}
+	sf.register(c)
+	var role, tenant, ttl string
+	create := &cobra.Command{
+		Use:   "create NAME --role ROLE [--tenant ID] [--token-ttl 720h]",
+		Short: "Create a user and print their first token (shown this once)",
+		Long: `Creates a user with a role: admin, reviewer, security and auditor belong to the
+platform (no --tenant); a scientist belongs to a tenant (--tenant). The user's
+first API token is printed once: hand it over; it cannot be shown again.`,
+		Args: exactArgs(1, "a NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := requireFlags(c, "role"); err != nil {
+				return err
+			}
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			u, err := cl.CreateUser(c.Context(), args[0], metadata.Role(role), tenant, ttl)
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), u, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "user %s (%s) created: %s\n", u.User.Name, u.User.Role, u.User.ID)
+				fmt.Fprintf(w, "token (shown this once, expires %s):\n%s\n", u.Token.ExpiresAt.Format("2006-01-02"), u.Token.Secret)
+			})
+		},
+	}
+	create.Flags().StringVar(&role, "role", "", "admin, scientist, reviewer, security or auditor")
+	create.Flags().StringVar(&tenant, "tenant", "", "the scientist's tenant ID")
+	create.Flags().StringVar(&ttl, "token-ttl", "", "lifetime of the first token, e.g. 720h (default: the server's)")
+	c.AddCommand(create, &cobra.Command{
+		Use: "list", Short: "List the users you may see", Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			us, err := cl.ListUsers(c.Context())
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), us, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tNAME\tROLE\tTENANT\tSTATE")
+				for _, u := range us {
+					state := "active"
+					if u.RevokedAt != nil {
+						state = "revoked " + u.RevokedAt.Format("2006-01-02")
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Role, u.TenantID, state)
+				}
+			})
+		},
+	}, &cobra.Command{
+		Use: "revoke ID", Short: "Revoke a user and all their tokens (admin)", Args: exactArgs(1, "a user ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			u, err := cl.RevokeUser(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), u, func(w *tabwriter.Writer) { fmt.Fprintf(w, "user %s revoked\n", u.Name) })
+		},
+	})
+	return c
+}
+
+// apiExitCode is the exit code of an error a server answered with: the
+// class of its stable code.
+func apiExitCode(err error) (int, bool) {
+	var e *client.Error
+	if !errors.As(err, &e) {
+		return 0, false
+	}
+	return errcode.ByCode(e.Code).Exit, true
+}

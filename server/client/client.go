@@ -1,0 +1,145 @@
+// Package client is the Go client of the Sluice API (the CLI's way to a
+// server): JSON over HTTP with a bearer token, the API's errors returned
+// as *Error with their stable code and status.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/metadata"
+)
+
+// Client talks to one server as one user.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// New returns a client of the server at base (e.g. http://127.0.0.1:8420).
+func New(base, token string) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server address %q: use http://HOST:PORT or https://HOST:PORT", base)
+	}
+	return &Client{base: u, token: token, http: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+// Error is an error the API answered with.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ErrUnreachable: no answer from the server.
+var ErrUnreachable = errors.New("server unreachable")
+
+// do sends a JSON request and decodes the JSON answer into out.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %v: %w", c.base, err, ErrUnreachable)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		e := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(data, e) != nil || e.Code == "" {
+			e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		}
+		return e
+	}
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// Whoami is the caller.
+func (c *Client) Whoami(ctx context.Context) (metadata.User, error) {
+	var u metadata.User
+	return u, c.do(ctx, "GET", "/api/v1/whoami", nil, &u)
+}
+
+// CreateTenant creates a tenant.
+func (c *Client) CreateTenant(ctx context.Context, name string) (metadata.Tenant, error) {
+	var t metadata.Tenant
+	return t, c.do(ctx, "POST", "/api/v1/tenants", map[string]string{"name": name}, &t)
+}
+
+// ListTenants lists the tenants the caller may see.
+func (c *Client) ListTenants(ctx context.Context) ([]metadata.Tenant, error) {
+	var out struct{ Tenants []metadata.Tenant }
+	return out.Tenants, c.do(ctx, "GET", "/api/v1/tenants", nil, &out)
+}
+
+// NewToken is a token with its secret, as the server shows it once.
+type NewToken struct {
+	metadata.Token
+	Secret string `json:"secret"`
+}
+
+// CreatedUser is a new user and their first token.
+type CreatedUser struct {
+	User  metadata.User `json:"user"`
+	Token NewToken      `json:"token"`
+}
+
+// CreateUser creates a user and their first token.
+func (c *Client) CreateUser(ctx context.Context, name string, role metadata.Role, tenantID, tokenTTL string) (CreatedUser, error) {
+	var out CreatedUser
+	in := map[string]string{"name": name, "role": string(role)}
+	if tenantID != "" {
+		in["tenant_id"] = tenantID
+	}
+	if tokenTTL != "" {
+		in["token_ttl"] = tokenTTL
+	}
+	return out, c.do(ctx, "POST", "/api/v1/users", in, &out)
+}
+
+// ListUsers lists the users the caller may see.
+func (c *Client) ListUsers(ctx context.Context) ([]metadata.User, error) {
+	var out struct{ Users []metadata.User }
+	return out.Users, c.do(ctx, "GET", "/api/v1/users", nil, &out)
+}
+
+// RevokeUser revokes a user and all their tokens.
+func (c *Client) RevokeUser(ctx context.Context, id string) (metadata.User, error) {
+	var u metadata.User
+	return u, c.do(ctx, "POST", "/api/v1/users/"+url.PathEscape(id)+"/revoke", nil, &u)
+}
