@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -15,6 +16,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/sluicehq/sluice/dataset"
+	"github.com/sluicehq/sluice/dataset/pii"
 )
 
 // MetadataKey is the output schema metadata key holding the operator applied
@@ -57,6 +59,7 @@ type ColumnReport struct {
 // plan is the compiled profile for one schema.
 type plan struct {
 	cols   []*column
+	in     *arrow.Schema
 	out    *arrow.Schema
 	counts bool
 }
@@ -65,9 +68,7 @@ func newPlan(src string, schema *arrow.Schema, opts Options) (*plan, error) {
 	if err := opts.Classes.Check(src, schema); err != nil {
 		return nil, err
 	}
-	p := &plan{}
-	var fields []arrow.Field
-	ops := map[string]string{}
+	p := &plan{in: schema}
 	for _, f := range schema.Fields() {
 		cc := opts.Classes.Get(f.Name)
 		c, err := compile(f.Name, f.Type, opts.Profile.RuleFor(f.Name, cc, f.Type), opts.Key)
@@ -76,18 +77,60 @@ func newPlan(src string, schema *arrow.Schema, opts Options) (*plan, error) {
 		}
 		p.cols = append(p.cols, c)
 		p.counts = p.counts || c.needsCounts()
+	}
+	return p, p.schema(src, opts.Profile.Name)
+}
+
+// schema makes the output schema of the columns not dropped, with the
+// operator of every column in its metadata.
+func (p *plan) schema(src, profile string) error {
+	var fields []arrow.Field
+	ops := map[string]string{}
+	for i, f := range p.in.Fields() {
+		c := p.cols[i]
 		if !c.dropped() {
 			fields = append(fields, arrow.Field{Name: f.Name, Type: c.out, Nullable: true})
 		}
 		ops[f.Name] = string(c.rule.Op)
+		if c.dropped() {
+			ops[f.Name] = string(Drop)
+		}
 	}
 	if len(fields) == 0 {
-		return nil, &dataset.InputError{File: src, Offset: -1, Msg: "profile " + opts.Profile.Name + " drops every column"}
+		return &dataset.InputError{File: src, Offset: -1, Msg: "profile " + profile + " drops every column"}
 	}
 	meta, _ := json.Marshal(ops)
 	md := arrow.NewMetadata([]string{MetadataKey}, []string{string(meta)})
 	p.out = arrow.NewSchema(fields, &md)
-	return p, nil
+	return nil
+}
+
+// decide resolves the text columns generalised "auto" from the counting
+// pass, consistently with each other: a column of region codes generalises
+// to the city prefix; a column whose every value goes with one value of a
+// region-code column (district names beside district codes) names those
+// regions, would give back what their generalisation hides, and is
+// dropped; any other text keeps its categories of at least k rows and
+// suppresses the rest.
+func (p *plan) decide(t *tally) {
+	codes := map[int]bool{}
+	for i, c := range p.cols {
+		if c.auto() && t.rows[i] > 0 && t.codes[i]*10 >= t.rows[i]*6 {
+			c.mode, c.prefixLen, codes[i] = "prefix", 4, true
+		}
+	}
+	for i, c := range p.cols {
+		if !c.auto() {
+			continue
+		}
+		c.mode = "suppress"
+		for j := range codes {
+			if f := t.follows[[2]int{i, j}]; f != nil && f.determines(t.sizes[i], t.rows[i]) {
+				c.mode, c.labelOf, c.out = "label", p.cols[j].name, nil
+				break
+			}
+		}
+	}
 }
 
 // File masks the dataset at src into dst (format from dst's extension).
@@ -116,13 +159,17 @@ func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
 			return err
 		}
 		if p.counts { // suppression needs every category's size first
-			counts, err := countCategories(ctx, src, opts)
+			t, err := countCategories(ctx, src, opts)
 			if err != nil {
 				return err
 			}
-			for i, c := range p.cols {
-				if i < len(counts) {
-					c.counts = counts[i]
+			if t != nil {
+				for i, c := range p.cols {
+					c.counts = t.counts[i]
+				}
+				p.decide(t)
+				if err := p.schema(src, opts.Profile.Name); err != nil {
+					return err
 				}
 			}
 		}
@@ -152,34 +199,162 @@ func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
 	return rep, nil
 }
 
-// countCategories runs the pre-pass that suppression needs: the size of
-// every category of the columns it applies to (nil for the others).
-func countCategories(ctx context.Context, src string, opts Options) ([]map[string]int64, error) {
-	var counts []map[string]int64
+// tally is what the counting pass learns of the columns that need it.
+type tally struct {
+	counts  []map[string]int64 // category sizes (nil: not counted)
+	rows    []int64            // non-null values
+	codes   []int64            // values that are region codes
+	sizes   [][]int64          // category sizes by category ID
+	follows map[[2]int]*follows
+}
+
+// follows tracks whether the values of one column (by category ID) each go
+// with a single value of another.
+type follows struct {
+	first []int32 // the other's category first seen with each; -1 none yet
+	mixed []bool  // seen with more than one
+}
+
+func (f *follows) add(a, b int32) {
+	for int(a) >= len(f.first) {
+		f.first, f.mixed = append(f.first, -1), append(f.mixed, false)
+	}
+	switch f.first[a] {
+	case -1:
+		f.first[a] = b
+	case b:
+	default:
+		f.mixed[a] = true
+	}
+}
+
+// determines: at least 98% of the rows (sizes by category ID) have a value
+// that goes with one value of the other column, and there are at least
+// two values.
+func (f *follows) determines(sizes []int64, rows int64) bool {
+	if len(f.first) < 2 || rows == 0 {
+		return false
+	}
+	var mixed int64
+	for a, m := range f.mixed {
+		if m {
+			mixed += sizes[a]
+		}
+	}
+	return mixed*50 <= rows
+}
+
+// categories numbers a column's distinct values and counts them.
+type categories struct {
+	ids   map[string]int32
+	sizes []int64
+}
+
+func (c *categories) id(s string) int32 {
+	if id, ok := c.ids[s]; ok {
+		c.sizes[id]++
+		return id
+	}
+	id := int32(len(c.sizes))
+	c.ids[strings.Clone(s)] = id // s points into the batch; the key outlives it
+	c.sizes = append(c.sizes, 1)
+	return id
+}
+
+// countCategories runs the pre-pass that suppression and auto
+// generalisation need: the size of every category of the columns they
+// apply to and, for auto text columns, whether each one's values go with
+// single values of a column that looks like region codes (from the first
+// batch). It returns nil when no column needs it.
+func countCategories(ctx context.Context, src string, opts Options) (*tally, error) {
+	var t *tally
 	err := dataset.Stream(ctx, src, opts.Read, func(r dataset.Reader, _ dataset.Format) error {
 		p, err := newPlan(src, r.Schema(), opts)
 		if err != nil || !p.counts {
 			return err
 		}
-		counts = make([]map[string]int64, len(p.cols))
+		n := len(p.cols)
+		t = &tally{counts: make([]map[string]int64, n), rows: make([]int64, n), codes: make([]int64, n), follows: map[[2]int]*follows{}}
+		cats := make([]*categories, n)
 		for i, c := range p.cols {
 			if c.needsCounts() {
-				counts[i] = map[string]int64{}
+				cats[i] = &categories{ids: map[string]int32{}}
 			}
 		}
+		ids := make([][]int32, n) // this batch's category IDs, -1 for null
+		first := true
 		for r.Next() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			for i, col := range r.Record().Columns() {
-				if m := counts[i]; m != nil {
-					forEachString(col, func(_ int, s string) { m[s]++ })
+			rec := r.Record()
+			if first { // which auto columns could be region codes, and so which pairs to follow
+				first = false
+				for j, c := range p.cols {
+					if c.auto() && looksLikeCodes(rec.Column(j)) {
+						for i, o := range p.cols {
+							if i != j && o.auto() {
+								t.follows[[2]int{i, j}] = &follows{}
+							}
+						}
+					}
 				}
+			}
+			for i, col := range rec.Columns() {
+				c := cats[i]
+				if c == nil {
+					continue
+				}
+				isAuto := p.cols[i].auto()
+				ids[i] = ids[i][:0]
+				forEachValue(col, func() { ids[i] = append(ids[i], -1) }, func(_ int, s string) {
+					ids[i] = append(ids[i], c.id(s))
+					t.rows[i]++
+					if isAuto && pii.IsRegionCode(s) {
+						t.codes[i]++
+					}
+				})
+			}
+			for pair, f := range t.follows {
+				a, b := ids[pair[0]], ids[pair[1]]
+				for row, id := range a {
+					if id >= 0 {
+						f.add(id, b[row])
+					}
+				}
+			}
+		}
+		for i, c := range cats {
+			if c == nil {
+				continue
+			}
+			m := make(map[string]int64, len(c.ids))
+			for s, id := range c.ids {
+				m[s] = c.sizes[id]
+			}
+			t.counts[i] = m
+		}
+		t.sizes = make([][]int64, n)
+		for i, c := range cats {
+			if c != nil {
+				t.sizes[i] = c.sizes
 			}
 		}
 		return r.Err()
 	})
-	return counts, err
+	return t, err
+}
+
+// looksLikeCodes: at least 60% of a batch's values are region codes.
+func looksLikeCodes(col arrow.Array) bool {
+	n, codes := 0, 0
+	forEachString(col, func(_ int, s string) {
+		n++
+		if pii.IsRegionCode(s) {
+			codes++
+		}
+	})
+	return n > 0 && codes*10 >= n*6
 }
 
 type job struct {

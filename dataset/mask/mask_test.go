@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -233,5 +234,78 @@ func TestLoadKey(t *testing.T) {
 	os.WriteFile(short, []byte("too short"), 0o600)
 	if _, err := mask.LoadKey(short); err == nil || !strings.Contains(err.Error(), "short") {
 		t.Errorf("short key: %v", err)
+	}
+}
+
+// TestTextQuasiIdentifiersConsistent: the prod profile generalises every
+// text quasi-identifier consistently. A column naming the regions of a
+// region-code column (district beside district_code) is dropped, since it
+// would give back what generalising the codes hides; a coarser one (a
+// province, of several codes each) is kept; rare categories of the rest
+// are suppressed.
+func TestTextQuasiIdentifiersConsistent(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "people.csv")
+	var b strings.Builder
+	b.WriteString("id,district_code,district,province,occupation\n")
+	districts := []struct{ code, name, province string }{
+		{"310104", "徐汇区", "上海"}, {"310105", "长宁区", "上海"}, {"330106", "西湖区", "浙江"}, {"330102", "上城区", "浙江"},
+	}
+	for i := range 400 {
+		d := districts[i%len(districts)]
+		occ := []string{"教师", "医护", "服务业"}[i%3]
+		if i < 3 {
+			occ = "宇航员" // three people: a rare category
+		}
+		fmt.Fprintf(&b, "P%05d,%s,%s,%s,%s\n", i, d.code, d.name, d.province, occ)
+	}
+	os.WriteFile(src, []byte(b.String()), 0o600)
+	cls, err := dataset.ParseClasses("c.yaml", []byte(`columns:
+  id: {class: identifier}
+  district_code: {class: quasi_identifier}
+  district: {class: quasi_identifier}
+  province: {class: quasi_identifier}
+  occupation: {class: quasi_identifier}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := mask.Builtin("prod")
+	key, _ := mask.NewKey()
+	out := filepath.Join(dir, "out.csv")
+	rep, err := mask.File(context.Background(), src, out, mask.Options{Profile: p, Classes: cls, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(out)
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rows[0], ","); got != "id,district_code,province,occupation" {
+		t.Fatalf("output columns %s: want district dropped, province kept", got)
+	}
+	rare := 0
+	for _, r := range rows[1:] {
+		if len(r[1]) != 4 {
+			t.Fatalf("district_code %q is not generalised to its city", r[1])
+		}
+		if r[3] == "宇航员" {
+			t.Fatal("a category of three people was kept")
+		}
+		if r[3] == "OTHER" {
+			rare++
+		}
+	}
+	if rare != 3 {
+		t.Errorf("%d rare occupations suppressed, want 3", rare)
+	}
+	changed := map[string]int64{}
+	for _, c := range rep.Columns {
+		changed[c.Name] = c.Changed
+	}
+	if changed["district_code"] != 400 || changed["occupation"] != 3 || changed["province"] != 0 {
+		t.Errorf("changed counts %v: want district_code 400, occupation 3, province 0", changed)
 	}
 }

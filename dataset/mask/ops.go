@@ -43,6 +43,7 @@ type column struct {
 	band        float64
 	sensitivity float64
 	counts      map[string]int64 // suppress: category sizes from the pre-pass
+	labelOf     string           // generalize "label": the region-code column it names
 	key         Key
 }
 
@@ -106,13 +107,17 @@ func compile(name string, in arrow.DataType, r Rule, key Key) (*column, error) {
 func isInt(t arrow.DataType) bool   { return t.ID() == arrow.INT64 || t.ID() == arrow.INT32 }
 func isFloat(t arrow.DataType) bool { return t.ID() == arrow.FLOAT64 || t.ID() == arrow.FLOAT32 }
 
-// needsCounts reports whether the column needs a counting pre-pass.
-func (c *column) needsCounts() bool { return c.rule.Op == Suppress }
+// needsCounts reports whether the column needs a counting pre-pass:
+// suppression, and text generalised "auto" (decide resolves it).
+func (c *column) needsCounts() bool { return c.rule.Op == Suppress || c.auto() }
 
-// prepare resolves data-dependent parameters from the first batch.
+func (c *column) auto() bool { return c.rule.Op == Generalize && c.mode == "auto" }
+
+// prepare resolves data-dependent parameters from the first batch, when a
+// counting pass has not resolved them (decide).
 func (c *column) prepare(first arrow.Array) {
 	switch {
-	case c.rule.Op == Generalize && c.mode == "auto":
+	case c.auto():
 		// Region codes generalise to their city prefix; other text is kept.
 		n, codes := 0, 0
 		forEachString(first, func(_ int, s string) {
@@ -141,6 +146,10 @@ func (c *column) describe() string {
 		switch c.mode {
 		case "prefix":
 			return fmt.Sprintf("generalize (prefix %d)", c.prefixLen)
+		case "label":
+			return "generalize (dropped: it names the values of " + c.labelOf + ", which is generalised)"
+		case "suppress":
+			return fmt.Sprintf("generalize (categories under %d rows suppressed)", c.k())
 		case "band":
 			return fmt.Sprintf("generalize (band %g)", c.band)
 		}
@@ -292,7 +301,7 @@ func (c *column) pseudonymizer(mem memory.Allocator) applyFunc {
 
 func (c *column) generalizer(mem memory.Allocator) applyFunc {
 	f := c.generalizeMode(mem)
-	if c.mode == "keep" {
+	if c.mode != "year" && c.mode != "month" { // the others count what they change (mapStrings)
 		return f
 	}
 	return func(in arrow.Array) (arrow.Array, error) {
@@ -303,6 +312,14 @@ func (c *column) generalizer(mem memory.Allocator) applyFunc {
 
 func (c *column) generalizeMode(mem memory.Allocator) applyFunc {
 	switch c.mode {
+	case "suppress":
+		k := int64(c.k())
+		return c.mapStrings(mem, func(s string) string {
+			if c.counts[s] < k {
+				return "OTHER"
+			}
+			return s
+		})
 	case "keep":
 		return func(in arrow.Array) (arrow.Array, error) { in.Retain(); return in, nil }
 	case "year":
