@@ -15,6 +15,7 @@ require (
 	github.com/google/differential-privacy/go/v3 v3.0.0
 	github.com/google/flatbuffers v25.2.10+incompatible
 	github.com/google/go-containerregistry v0.22.1
+	github.com/minio/sio v0.4.1
 	github.com/open-policy-agent/opa v1.22.2
 	github.com/opencontainers/image-spec v1.1.1
 	github.com/opencontainers/runtime-spec v1.1.0

@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/metadata"
 	"github.com/sluicehq/sluice/policy"
 	"github.com/sluicehq/sluice/sandbox"
+	"github.com/sluicehq/sluice/storage"
 )
 
 // Exit codes of the CLI.
@@ -59,6 +60,9 @@ var table = []struct {
 	{metadata.ErrNotFound, Class{"not_found", 404, ExitUsage}},
 	{metadata.ErrConflict, Class{"conflict", 409, ExitUsage}},
 	{metadata.ErrInvalidArgument, Class{"invalid_argument", 400, ExitUsage}},
+	{storage.ErrNotFound, Class{"not_found", 404, ExitUsage}},
+	{storage.ErrInvalidArgument, Class{"invalid_argument", 400, ExitUsage}},
+	{storage.ErrKey, Class{"unusable_key", 500, ExitFailed}},
 }
 
 // Of returns the class of err: the first of the table it is, else
