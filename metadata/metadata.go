@@ -77,7 +77,7 @@ func (s Secret) Reveal() string { return string(s) }
 // MaxTokenTTL is the longest a token may live.
 const MaxTokenTTL = 366 * 24 * time.Hour
 
-// Store keeps tenants, users and tokens.
+// Store keeps tenants, users, tokens and datasets.
 type Store interface {
 	CreateTenant(ctx context.Context, name string) (Tenant, error)
 	GetTenant(ctx context.Context, id string) (Tenant, error)
@@ -101,6 +101,12 @@ type Store interface {
 	Authenticate(ctx context.Context, secret string) (User, error)
 	GetToken(ctx context.Context, id string) (Token, error)
 	RevokeToken(ctx context.Context, id string) error
+
+	// AddDatasetVersion records the next version of a dataset.
+	AddDatasetVersion(ctx context.Context, v DatasetVersion) (DatasetVersion, error)
+	DatasetVersion(ctx context.Context, name string, version int) (DatasetVersion, error)
+	DatasetVersions(ctx context.Context, name string) ([]DatasetVersion, error)
+	LatestDatasets(ctx context.Context) ([]DatasetVersion, error)
 
 	Close() error
 }

@@ -41,6 +41,22 @@ var migrations = []string{
 		expires_at INTEGER NOT NULL,
 		revoked_at INTEGER
 	);`,
+	`CREATE TABLE dataset_versions (
+		name        TEXT NOT NULL,
+		version     INTEGER NOT NULL,
+		format      TEXT NOT NULL,
+		rows        INTEGER NOT NULL,
+		size        INTEGER NOT NULL,
+		sha256      TEXT NOT NULL,
+		columns     TEXT NOT NULL,
+		classes     TEXT NOT NULL,
+		profile     TEXT NOT NULL,
+		object      TEXT NOT NULL UNIQUE,
+		wrapped_key BLOB NOT NULL,
+		created_at  INTEGER NOT NULL,
+		created_by  TEXT NOT NULL REFERENCES users(id),
+		PRIMARY KEY (name, version)
+	);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database at path and

@@ -22,6 +22,12 @@ type Config struct {
 	TokenTTL time.Duration `yaml:"token_ttl"`
 	// ShutdownGrace is how long a stopping server lets requests finish.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// MasterKey is the file of the key that wraps every data key (0600;
+	// made on the first start when missing). Default DataDir/master.key;
+	// keep it on other storage than the objects in production.
+	MasterKey string `yaml:"master_key"`
+	// Store is where sealed objects live (default file://DataDir/objects).
+	Store string `yaml:"store"`
 }
 
 // DefaultConfig is the configuration when nothing is given.
@@ -33,6 +39,8 @@ var envVars = map[string]string{
 	"SLUICE_LISTEN":         "listen",
 	"SLUICE_TOKEN_TTL":      "token_ttl",
 	"SLUICE_SHUTDOWN_GRACE": "shutdown_grace",
+	"SLUICE_MASTER_KEY":     "master_key",
+	"SLUICE_STORE":          "store",
 }
 
 // LoadConfig reads the file at path (none when "") over DefaultConfig, then
@@ -71,6 +79,10 @@ func (c *Config) Set(key, v string) error {
 		c.DataDir = v
 	case "listen":
 		c.Listen = v
+	case "master_key":
+		c.MasterKey = v
+	case "store":
+		c.Store = v
 	case "token_ttl", "shutdown_grace":
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/audit"
 	"github.com/sluicehq/sluice/internal/atomicfile"
 	"github.com/sluicehq/sluice/metadata"
+	"github.com/sluicehq/sluice/storage"
 )
 
 // AdminTokenFile is the file in the data directory that receives the first
@@ -32,6 +35,8 @@ type Server struct {
 	log     *slog.Logger
 	meta    *metadata.SQLite
 	audit   *audit.Log
+	master  storage.MasterKey
+	store   storage.Store
 	handler http.Handler
 	metrics *metrics
 }
@@ -53,6 +58,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	master, store, err := openStorage(cfg)
+	if err != nil {
+		return nil, err
+	}
 	trail, err := audit.Open(ctx, filepath.Join(cfg.DataDir, "audit.db"), key)
 	if err != nil {
 		return nil, err
@@ -62,13 +71,28 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		trail.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, master: master, store: store, metrics: newMetrics()}
 	if err := s.bootstrap(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// openStorage loads the master key (making it on the first start) and
+// opens the object store.
+func openStorage(cfg Config) (storage.MasterKey, storage.Store, error) {
+	path := cmp.Or(cfg.MasterKey, filepath.Join(cfg.DataDir, "master.key"))
+	master, err := storage.LoadMasterKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		master, err = storage.NewMasterKeyFile(path)
+	}
+	if err != nil {
+		return master, nil, fmt.Errorf("master key: %w", err)
+	}
+	store, err := storage.Open(cmp.Or(cfg.Store, "file://"+filepath.Join(cfg.DataDir, "objects")))
+	return master, store, err
 }
 
 // bootstrap creates the first administrator when there is no user.
@@ -119,6 +143,7 @@ func (s *Server) routes() http.Handler {
 	api := humago.New(mux, hc)
 	api.UseMiddleware(s.authenticate(api), s.record(api))
 	s.register(api)
+	s.registerDatasets(api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.meta.Ping(r.Context()); err != nil {

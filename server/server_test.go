@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,6 +16,9 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/audit"
+	"github.com/sluicehq/sluice/dataset"
+	"github.com/sluicehq/sluice/internal/leakcheck"
+	"github.com/sluicehq/sluice/storage"
 )
 
 // These run the real server (SQLite included) behind httptest, and speak
@@ -356,4 +360,125 @@ func TestAuditFailsClosed(t *testing.T) {
 	if ts, _ := f.srv.meta.ListTenants(context.Background()); len(ts) != 0 {
 		t.Errorf("the tenant was created without a record: %+v", ts)
 	}
+}
+
+const (
+	corpusSource  = "../../shared/egress-corpus/sources/residents.csv"
+	corpusClasses = "../../shared/egress-corpus/sources/residents.classes.yaml"
+)
+
+// TestRegisterDataset: versions are immutable and numbered; the source is
+// sealed at rest — no raw identifier value anywhere in the data directory
+// — and opens again with its wrapped key; scientists see no dataset a
+// scenario does not grant them.
+func TestRegisterDataset(t *testing.T) {
+	f := start(t)
+	src, _ := filepath.Abs(corpusSource)
+	classes, err := os.ReadFile(corpusClasses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	register := map[string]string{"name": "residents", "path": src, "classes": string(classes)}
+	var v struct {
+		Version int
+		Rows    int64
+		SHA256  string
+		Columns []struct{ Name, Class string }
+	}
+	for want := 1; want <= 2; want++ {
+		if code := f.admin.call("POST", "/api/v1/datasets", register, &v); code != 200 || v.Version != want {
+			t.Fatalf("registration %d: %d, version %d", want, code, v.Version)
+		}
+	}
+	if v.Rows != 6000 || len(v.Columns) == 0 || v.Columns[0].Class != "identifier" {
+		t.Errorf("version %+v", v)
+	}
+	var list struct{ Datasets []struct{ Version int } }
+	f.admin.call("GET", "/api/v1/datasets/residents", nil, &list)
+	if len(list.Datasets) != 2 {
+		t.Errorf("%d versions, want 2", len(list.Datasets))
+	}
+
+	// Sealed at rest: no raw identifier in any byte of the data directory.
+	raw := identifierValues(t, src, string(classes))
+	finder := leakcheck.New(raw)
+	filepath.Walk(f.dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			b, _ := os.ReadFile(p)
+			if n := finder.Count(b); n > 0 {
+				t.Errorf("%s holds %d raw identifier values", p, n)
+			}
+		}
+		return nil
+	})
+	// …and it opens again, whole, with its wrapped key.
+	rec, err := f.srv.meta.DatasetVersion(context.Background(), "residents", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := f.srv.master.Unwrap(rec.WrappedKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := storage.GetSealed(context.Background(), f.srv.store, rec.Object, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := io.ReadAll(o)
+	o.Close()
+	if want, _ := os.ReadFile(src); !bytes.Equal(back, want) {
+		t.Error("the sealed source does not open to the source")
+	}
+
+	var acme struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	_, tok := f.createUser("alice", "scientist", acme.ID)
+	if code := f.admin.as(tok).call("GET", "/api/v1/datasets/residents", nil, nil); code != 404 {
+		t.Errorf("a scientist reads the dataset: %d, want 404", code)
+	}
+	f.admin.as(tok).call("GET", "/api/v1/datasets", nil, &list)
+	if len(list.Datasets) != 0 {
+		t.Errorf("a scientist lists %d datasets", len(list.Datasets))
+	}
+
+	var e apiErr
+	for _, bad := range []map[string]string{
+		{"name": "residents", "path": "relative.csv", "classes": string(classes)},
+		{"name": "residents", "path": src, "classes": "columns:\n  no_such_column: {class: identifier}\n"},
+		{"name": "Bad Name", "path": src, "classes": string(classes)},
+	} {
+		if code := f.admin.call("POST", "/api/v1/datasets", bad, &e); code != 400 {
+			t.Errorf("%v: %d %+v, want 400", bad["path"], code, e)
+		}
+		if strings.Contains(e.Message, "110") {
+			t.Errorf("an error message holds digits of the data: %s", e.Message)
+		}
+	}
+	if vs, _ := f.srv.meta.DatasetVersions(context.Background(), "residents"); len(vs) != 2 {
+		t.Errorf("failed registrations left %d versions", len(vs))
+	}
+}
+
+// identifierValues reads the raw values of the identifier columns of a CSV.
+func identifierValues(t *testing.T, path, classesYAML string) []string {
+	t.Helper()
+	cls, err := dataset.ParseClasses("c.yaml", []byte(classesYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, _ := os.Open(path)
+	defer fh.Close()
+	rows, err := csv.NewReader(fh).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i, h := range rows[0] {
+		if cls.Get(h).Class == dataset.Identifier {
+			for _, r := range rows[1:] {
+				out = append(out, r[i])
+			}
+		}
+	}
+	return out
 }

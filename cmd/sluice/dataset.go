@@ -18,9 +18,10 @@ import (
 func newDatasetCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "dataset",
-		Short: "Inspect, classify and mask datasets (CSV, Parquet, Arrow IPC)",
+		Short: "Inspect, classify and mask datasets (CSV, Parquet, Arrow IPC); register them on a server",
 	}
 	c.AddCommand(newInspectCmd(), newClassifyCmd(), newMaskCmd())
+	c.AddCommand(newDatasetServerCmds()...)
 	return c
 }
 

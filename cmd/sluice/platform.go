@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -187,4 +188,97 @@ func apiExitCode(err error) (int, bool) {
 		return 0, false
 	}
 	return errcode.ByCode(e.Code).Exit, true
+}
+
+// newDatasetServerCmds are the dataset commands that talk to a server.
+func newDatasetServerCmds() []*cobra.Command {
+	var profile, classes string
+	register := &cobra.Command{
+		Use:   "register NAME FILE --classes FILE [--profile NAME]",
+		Short: "Register a version of a dataset on a server (admin)",
+		Long: `Registers FILE as the next version of dataset NAME, with its confirmed
+classification (--classes: the classes.yaml that sluice dataset classify wrote and
+an administrator checked). The server reads FILE — a path it can read: run this
+on the server's machine or give a path on its storage — checks it against the
+classification, and keeps it sealed with a data key of its own: the raw data is
+never stored unencrypted. Versions are immutable.`,
+		Args: exactArgs(2, "NAME and FILE"),
+	}
+	var sf serverFlags
+	register.RunE = func(c *cobra.Command, args []string) error {
+		if err := requireFlags(c, "classes"); err != nil {
+			return err
+		}
+		cls, err := os.ReadFile(classes)
+		if err != nil {
+			return usagef("--classes: %v", err)
+		}
+		path, err := filepath.Abs(args[1])
+		if err != nil {
+			return usagef("%s: %v", args[1], err)
+		}
+		cl, err := sf.client()
+		if err != nil {
+			return err
+		}
+		v, err := cl.RegisterDataset(c.Context(), args[0], path, string(cls), profile)
+		if err != nil {
+			return err
+		}
+		return sf.print(c.OutOrStdout(), v, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "dataset %s version %d registered: %s, %d rows, %d bytes, sha256 %s\n", v.Name, v.Version, v.Format, v.Rows, v.Size, v.SHA256)
+		})
+	}
+	register.Flags().StringVar(&classes, "classes", "", "the confirmed classification (classes.yaml)")
+	register.Flags().StringVar(&profile, "profile", "", "masking profile of its scenario views (default prod)")
+	sf.register(register)
+
+	var lf serverFlags
+	list := &cobra.Command{
+		Use: "list", Short: "List the datasets on a server you may see (latest versions)", Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := lf.client()
+			if err != nil {
+				return err
+			}
+			vs, err := cl.ListDatasets(c.Context())
+			if err != nil {
+				return err
+			}
+			return lf.print(c.OutOrStdout(), vs, func(w *tabwriter.Writer) { printVersions(w, vs) })
+		},
+	}
+	lf.register(list)
+	var shf serverFlags
+	show := &cobra.Command{
+		Use: "show NAME", Short: "Show every version of a dataset on a server", Args: exactArgs(1, "a NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := shf.client()
+			if err != nil {
+				return err
+			}
+			vs, err := cl.DatasetVersions(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return shf.print(c.OutOrStdout(), vs, func(w *tabwriter.Writer) {
+				printVersions(w, vs)
+				if n := len(vs); n > 0 {
+					fmt.Fprintln(w, "\nCOLUMN\tTYPE\tCLASS\tGRADE\tPII")
+					for _, col := range vs[n-1].Columns {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", col.Name, col.Type, col.Class, col.Grade, col.PII)
+					}
+				}
+			})
+		},
+	}
+	shf.register(show)
+	return []*cobra.Command{register, list, show}
+}
+
+func printVersions(w io.Writer, vs []metadata.DatasetVersion) {
+	fmt.Fprintln(w, "NAME\tVERSION\tFORMAT\tROWS\tBYTES\tREGISTERED")
+	for _, v := range vs {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%d\t%d\t%s\n", v.Name, v.Version, v.Format, v.Rows, v.Size, v.CreatedAt.Format("2006-01-02 15:04"))
+	}
 }

@@ -108,3 +108,35 @@ func TestTenantAndUserCommands(t *testing.T) {
 		t.Errorf("no server: exit %d, want 4", code)
 	}
 }
+
+// TestDatasetRegisterCommand: register, list and show against a server.
+func TestDatasetRegisterCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg := server.DefaultConfig
+	cfg.DataDir = dir
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer func() { hs.Close(); srv.Close() }()
+	admin, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
+	t.Setenv("SLUICE_SERVER", hs.URL)
+	t.Setenv("SLUICE_TOKEN", strings.TrimSpace(string(admin)))
+	code, out, errs := sluice(t, "dataset", "register", "residents", corpusSource, "--classes", corpusClasses)
+	if code != 0 || !strings.Contains(out, "dataset residents version 1 registered: csv, 6000 rows") {
+		t.Fatalf("register: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, _ := sluice(t, "dataset", "show", "residents"); code != 0 || !strings.Contains(out, "person_id") || !strings.Contains(out, "identifier") {
+		t.Errorf("show: exit %d\n%s", code, out)
+	}
+	if code, out, _ := sluice(t, "dataset", "list", "-o", "json"); code != 0 || !strings.Contains(out, `"version": 1`) {
+		t.Errorf("list: exit %d\n%s", code, out)
+	}
+	if code, _, errs := sluice(t, "dataset", "register", "residents", corpusSource); code != exitUsage || !strings.Contains(errs, "--classes") {
+		t.Errorf("no classes: exit %d %s", code, errs)
+	}
+	if code, _, _ := sluice(t, "dataset", "show", "nothing"); code != exitUsage {
+		t.Errorf("an unknown dataset: exit %d, want 2", code)
+	}
+}

@@ -143,3 +143,26 @@ func (c *Client) RevokeUser(ctx context.Context, id string) (metadata.User, erro
 	var u metadata.User
 	return u, c.do(ctx, "POST", "/api/v1/users/"+url.PathEscape(id)+"/revoke", nil, &u)
 }
+
+// RegisterDataset registers a version of a dataset from a file the server
+// can read, with its confirmed classification (classes.yaml content).
+func (c *Client) RegisterDataset(ctx context.Context, name, path, classes, profile string) (metadata.DatasetVersion, error) {
+	var v metadata.DatasetVersion
+	in := map[string]string{"name": name, "path": path, "classes": classes}
+	if profile != "" {
+		in["profile"] = profile
+	}
+	return v, c.do(ctx, "POST", "/api/v1/datasets", in, &v)
+}
+
+// ListDatasets lists the latest version of every dataset the caller may see.
+func (c *Client) ListDatasets(ctx context.Context) ([]metadata.DatasetVersion, error) {
+	var out struct{ Datasets []metadata.DatasetVersion }
+	return out.Datasets, c.do(ctx, "GET", "/api/v1/datasets", nil, &out)
+}
+
+// DatasetVersions lists every version of a dataset.
+func (c *Client) DatasetVersions(ctx context.Context, name string) ([]metadata.DatasetVersion, error) {
+	var out struct{ Datasets []metadata.DatasetVersion }
+	return out.Datasets, c.do(ctx, "GET", "/api/v1/datasets/"+url.PathEscape(name), nil, &out)
+}

@@ -1,0 +1,120 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Column is one column of a dataset version: its type and its confirmed
+// classification. No value of it.
+type Column struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Class string `json:"class"`
+	Grade int    `json:"grade,omitempty"`
+	PII   string `json:"pii,omitempty"`
+}
+
+// DatasetVersion is one immutable version of a registered dataset: a new
+// upload is a new version.
+type DatasetVersion struct {
+	Name       string    `json:"name"`
+	Version    int       `json:"version"`
+	Format     string    `json:"format"`
+	Rows       int64     `json:"rows"`
+	Size       int64     `json:"size"`   // bytes of the source as registered
+	SHA256     string    `json:"sha256"` // of the source as registered
+	Columns    []Column  `json:"columns"`
+	Classes    string    `json:"-"` // the confirmed classification (YAML), as given
+	Profile    string    `json:"profile"`
+	Object     string    `json:"-"` // the sealed object in the store
+	WrappedKey []byte    `json:"-"` // its data key, wrapped by the master key
+	CreatedAt  time.Time `json:"created_at"`
+	CreatedBy  string    `json:"created_by"`
+}
+
+// AddDatasetVersion records the next version of a dataset (version 1 for
+// a new one) and returns it with its number.
+func (s *SQLite) AddDatasetVersion(ctx context.Context, v DatasetVersion) (DatasetVersion, error) {
+	if err := checkName("dataset", v.Name); err != nil {
+		return v, err
+	}
+	cols, err := json.Marshal(v.Columns)
+	if err != nil {
+		return v, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return v, err
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE name = ?`, v.Name).Scan(&v.Version); err != nil {
+		return v, err
+	}
+	v.CreatedAt = fromMicros(now())
+	_, err = tx.ExecContext(ctx, `INSERT INTO dataset_versions (name, version, format, rows, size, sha256, columns, classes, profile, object, wrapped_key, created_at, created_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.Name, v.Version, v.Format, v.Rows, v.Size, v.SHA256, string(cols), v.Classes, v.Profile, v.Object, v.WrappedKey, v.CreatedAt.UnixMicro(), v.CreatedBy)
+	if err != nil {
+		return v, conflict(err, "dataset "+v.Name)
+	}
+	return v, tx.Commit()
+}
+
+const versionColumns = `name, version, format, rows, size, sha256, columns, classes, profile, object, wrapped_key, created_at, created_by`
+
+func scanVersion(sc interface{ Scan(...any) error }) (DatasetVersion, error) {
+	var v DatasetVersion
+	var cols string
+	var created int64
+	if err := sc.Scan(&v.Name, &v.Version, &v.Format, &v.Rows, &v.Size, &v.SHA256, &cols, &v.Classes, &v.Profile, &v.Object, &v.WrappedKey, &created, &v.CreatedBy); err != nil {
+		return v, err
+	}
+	v.CreatedAt = fromMicros(created)
+	return v, json.Unmarshal([]byte(cols), &v.Columns)
+}
+
+// DatasetVersions lists a dataset's versions, oldest first.
+func (s *SQLite) DatasetVersions(ctx context.Context, name string) ([]DatasetVersion, error) {
+	out, err := s.queryVersions(ctx, `SELECT `+versionColumns+` FROM dataset_versions WHERE name = ? ORDER BY version`, name)
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("dataset %s: %w", name, ErrNotFound)
+	}
+	return out, err
+}
+
+// LatestDatasets lists the latest version of every dataset, by name.
+func (s *SQLite) LatestDatasets(ctx context.Context) ([]DatasetVersion, error) {
+	return s.queryVersions(ctx, `SELECT `+versionColumns+` FROM dataset_versions d
+		WHERE version = (SELECT MAX(version) FROM dataset_versions WHERE name = d.name) ORDER BY name`)
+}
+
+func (s *SQLite) queryVersions(ctx context.Context, query string, args ...any) ([]DatasetVersion, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []DatasetVersion{}
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// DatasetVersion reads one version.
+func (s *SQLite) DatasetVersion(ctx context.Context, name string, version int) (DatasetVersion, error) {
+	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions WHERE name = ? AND version = ?`, name, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("dataset %s version %d: %w", name, version, ErrNotFound)
+	}
+	return v, err
+}
