@@ -673,7 +673,7 @@ func (e *Executor) Wait(ctx context.Context, inst *sandbox.Instance) (sandbox.Ex
 				oom = oom || o
 			}
 			if r.io != nil {
-				r.io.Wait() // the log copy ends when the FIFOs close
+				e.drainLogs(r.io)
 			}
 			e.mu.Lock()
 			r.exited = true
@@ -688,6 +688,30 @@ func (e *Executor) Wait(ctx context.Context, inst *sandbox.Instance) (sandbox.Ex
 		case <-ctx.Done():
 			return sandbox.Exit{}, ctx.Err()
 		}
+	}
+}
+
+// logDrain is how long the log copy of an exited task may take to reach
+// the end of its FIFOs.
+const logDrain = 10 * time.Second
+
+// drainLogs waits for the copy of an exited task's stdout and stderr to end,
+// which it does when the FIFOs close. A FIFO whose writer is gone for good
+// — a task reattached after its first supervisor was killed, whose shim had
+// already closed its end — never closes for the reader: after logDrain the
+// copy is cancelled, and what it copied is kept.
+func (e *Executor) drainLogs(io cio.IO) {
+	done := make(chan struct{})
+	go func() { io.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(logDrain):
+	}
+	io.Cancel() // unblocks the FIFO opens and reads; the copy then ends
+	select {
+	case <-done:
+	case <-time.After(logDrain):
 	}
 }
 

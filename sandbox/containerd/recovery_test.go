@@ -60,7 +60,7 @@ func TestCrashRecovery(t *testing.T) {
 	// A job still within its deadline is reattached and finishes normally.
 	q1 := filepath.Join(t.TempDir(), "q1")
 	startAndKill(t, e, bin, stateDir, q1, "crash-live", "--",
-		"sh", "-c", "echo started; sleep 3; echo done > /data/out/done.txt; echo finished")
+		"sh", "-c", "echo started; sleep 10; echo done > /data/out/done.txt; echo finished") // reattached before it writes again: output written while no supervisor reads is lost
 	// A job whose deadline passes while nobody watches is stopped as a timeout.
 	q2 := filepath.Join(t.TempDir(), "q2")
 	startAndKill(t, e, bin, stateDir, q2, "crash-late", "--timeout", "1s", "--", "sleep", "300")
