@@ -77,7 +77,7 @@ func (s Secret) Reveal() string { return string(s) }
 // MaxTokenTTL is the longest a token may live.
 const MaxTokenTTL = 366 * 24 * time.Hour
 
-// Store keeps tenants, users, tokens and datasets.
+// Store keeps tenants, users, tokens, datasets and scenarios.
 type Store interface {
 	CreateTenant(ctx context.Context, name string) (Tenant, error)
 	GetTenant(ctx context.Context, id string) (Tenant, error)
@@ -107,6 +107,13 @@ type Store interface {
 	DatasetVersion(ctx context.Context, name string, version int) (DatasetVersion, error)
 	DatasetVersions(ctx context.Context, name string) ([]DatasetVersion, error)
 	LatestDatasets(ctx context.Context) ([]DatasetVersion, error)
+
+	CreateScenario(ctx context.Context, sc Scenario) (Scenario, error)
+	GetScenario(ctx context.Context, id string) (Scenario, error)
+	// ListScenarios lists a tenant's scenarios, or every one for "".
+	ListScenarios(ctx context.Context, tenantID string) ([]Scenario, error)
+	// DecideScenario takes a decision on a scenario, if it may be taken.
+	DecideScenario(ctx context.Context, id string, d ScenarioDecision, by, comment string, keys func() (pseudo, view []byte, err error), destroyed string) (Scenario, error)
 
 	Close() error
 }

@@ -57,6 +57,25 @@ var migrations = []string{
 		created_by  TEXT NOT NULL REFERENCES users(id),
 		PRIMARY KEY (name, version)
 	);`,
+	`CREATE TABLE scenarios (
+		id         TEXT PRIMARY KEY,
+		tenant_id  TEXT NOT NULL REFERENCES tenants(id),
+		name       TEXT NOT NULL,
+		purpose    TEXT NOT NULL,
+		datasets   TEXT NOT NULL,
+		products   TEXT NOT NULL,
+		until      INTEGER NOT NULL,
+		state      TEXT NOT NULL,
+		applicant  TEXT NOT NULL REFERENCES users(id),
+		decided_by TEXT,
+		comment    TEXT,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		destroyed  TEXT,
+		pseudo_key BLOB,
+		view_key   BLOB,
+		UNIQUE (tenant_id, name)
+	);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database at path and

@@ -144,6 +144,7 @@ func (s *Server) routes() http.Handler {
 	api.UseMiddleware(s.authenticate(api), s.record(api))
 	s.register(api)
 	s.registerDatasets(api)
+	s.registerScenarios(api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.meta.Ping(r.Context()); err != nil {

@@ -482,3 +482,98 @@ func identifierValues(t *testing.T, path, classesYAML string) []string {
 	}
 	return out
 }
+
+// TestScenarioLifecycle: apply (scientist), approve (admin; keys made),
+// suspend and resume (R8), terminate (keys destroyed, recorded); roles,
+// tenants and the rules of an application are enforced.
+func TestScenarioLifecycle(t *testing.T) {
+	f := start(t)
+	src, _ := filepath.Abs(corpusSource)
+	classes, _ := os.ReadFile(corpusClasses)
+	if code := f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	var acme, beta struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "beta"}, &beta)
+	_, aliceTok := f.createUser("alice", "scientist", acme.ID)
+	_, bobTok := f.createUser("bob", "scientist", beta.ID)
+	alice, bob := f.admin.as(aliceTok), f.admin.as(bobTok)
+
+	until := time.Now().Add(365 * 24 * time.Hour)
+	app := map[string]any{"name": "income-by-city", "purpose": "income by city for the labour bureau",
+		"datasets": []map[string]any{{"name": "residents", "columns": []string{"district_code", "monthly_income"}}}, "until": until}
+	var sc struct {
+		ID, State string
+		Datasets  []struct{ Version int }
+	}
+	if code := alice.call("POST", "/api/v1/scenarios", app, &sc); code != 200 || sc.State != "pending" || sc.Datasets[0].Version != 1 {
+		var e apiErr
+		alice.call("POST", "/api/v1/scenarios", app, &e)
+		t.Fatalf("apply: %d %+v %+v", code, sc, e)
+	}
+	var e apiErr
+	for name, bad := range map[string]map[string]any{
+		"no such column": {"name": "x1", "purpose": "p", "until": until, "datasets": []map[string]any{{"name": "residents", "columns": []string{"salary"}}}},
+		"no columns":     {"name": "x2", "purpose": "p", "until": until, "datasets": []map[string]any{{"name": "residents"}}},
+		"four years":     {"name": "x3", "purpose": "p", "until": time.Now().Add(4 * 365 * 24 * time.Hour), "datasets": app["datasets"]},
+		"no purpose":     {"name": "x4", "purpose": " ", "until": until, "datasets": app["datasets"]},
+	} {
+		if code := alice.call("POST", "/api/v1/scenarios", bad, &e); code != 400 {
+			t.Errorf("%s: %d %+v, want 400", name, code, e)
+		}
+	}
+	if code := bob.call("GET", "/api/v1/scenarios/"+sc.ID, nil, nil); code != 404 {
+		t.Errorf("another tenant reads the scenario: %d, want 404", code)
+	}
+	if code := alice.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, &e); code != 403 {
+		t.Errorf("the scientist approves: %d %+v, want 403", code, e)
+	}
+	if code := f.admin.call("POST", "/api/v1/scenarios", app, nil); code != 403 {
+		t.Errorf("the admin applies: %d, want 403", code)
+	}
+	step := func(verb, want string, code int) {
+		t.Helper()
+		var got struct{ State string }
+		if c := f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/"+verb, map[string]string{"comment": verb + " in the test"}, &got); c != code || code == 200 && got.State != want {
+			t.Errorf("%s: %d %s, want %d %s", verb, c, got.State, code, want)
+		}
+	}
+	step("resume", "", 409) // pending: nothing to resume
+	step("approve", "active", 200)
+	rec, _ := f.srv.meta.GetScenario(context.Background(), sc.ID)
+	if len(rec.PseudoKey) == 0 || len(rec.ViewKey) == 0 {
+		t.Fatal("an approved scenario has no keys")
+	}
+	if _, err := f.srv.master.Unwrap(rec.PseudoKey); err != nil {
+		t.Errorf("its pseudonym key does not open: %v", err)
+	}
+	step("approve", "", 409) // already active
+	step("suspend", "suspended", 200)
+	step("resume", "active", 200)
+	step("terminate", "terminated", 200)
+	step("resume", "", 409)
+	rec, _ = f.srv.meta.GetScenario(context.Background(), sc.ID)
+	if len(rec.PseudoKey) != 0 || len(rec.ViewKey) != 0 || rec.Destroyed == "" {
+		t.Errorf("terminated: keys %d/%d bytes, destroyed %q; want none and a record", len(rec.PseudoKey), len(rec.ViewKey), rec.Destroyed)
+	}
+	var trail bytes.Buffer
+	f.srv.audit.Export(context.Background(), time.Time{}, &trail)
+	if !strings.Contains(trail.String(), `"action":"destroy-scenario-keys","resource":"`+sc.ID+`"`) {
+		t.Error("the destruction is not in the audit trail")
+	}
+	// A scenario past its period is expired, and can only be terminated.
+	short := map[string]any{"name": "short", "purpose": "p", "until": time.Now().Add(300 * time.Millisecond), "datasets": app["datasets"]}
+	var sc2 struct{ ID string }
+	alice.call("POST", "/api/v1/scenarios", short, &sc2)
+	f.admin.call("POST", "/api/v1/scenarios/"+sc2.ID+"/approve", nil, nil)
+	time.Sleep(400 * time.Millisecond)
+	var got struct{ State string }
+	alice.call("GET", "/api/v1/scenarios/"+sc2.ID, nil, &got)
+	if got.State != "expired" {
+		t.Errorf("past its period: %s, want expired", got.State)
+	}
+	if code := f.admin.call("POST", "/api/v1/scenarios/"+sc2.ID+"/suspend", nil, nil); code != 409 {
+		t.Errorf("suspending an expired scenario: %d, want 409", code)
+	}
+}

@@ -140,3 +140,58 @@ func TestDatasetRegisterCommand(t *testing.T) {
 		t.Errorf("an unknown dataset: exit %d, want 2", code)
 	}
 }
+
+// TestScenarioCommands: apply as a scientist, approve and terminate as the
+// administrator, through the CLI.
+func TestScenarioCommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg := server.DefaultConfig
+	cfg.DataDir = dir
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer func() { hs.Close(); srv.Close() }()
+	admin, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
+	adminTok := strings.TrimSpace(string(admin))
+	t.Setenv("SLUICE_SERVER", hs.URL)
+	t.Setenv("SLUICE_TOKEN", adminTok)
+	if code, _, errs := sluice(t, "dataset", "register", "residents", corpusSource, "--classes", corpusClasses); code != 0 {
+		t.Fatal(errs)
+	}
+	var tenant struct{ ID string }
+	_, out, _ := sluice(t, "tenant", "create", "acme", "-o", "json")
+	json.Unmarshal([]byte(out), &tenant)
+	var alice struct{ Token struct{ Secret string } }
+	_, out, _ = sluice(t, "user", "create", "alice", "--role", "scientist", "--tenant", tenant.ID, "-o", "json")
+	json.Unmarshal([]byte(out), &alice)
+
+	t.Setenv("SLUICE_TOKEN", alice.Token.Secret)
+	until := time.Now().AddDate(1, 0, 0).Format("2006-01-02")
+	code, out, errs := sluice(t, "scenario", "apply", "--name", "income-by-city", "--purpose", "income by city",
+		"--dataset", "residents:district_code,monthly_income", "--until", until, "-o", "json")
+	var sc struct{ ID, State string }
+	if code != 0 || json.Unmarshal([]byte(out), &sc) != nil || sc.State != "pending" {
+		t.Fatalf("apply: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := sluice(t, "scenario", "approve", sc.ID); code != exitNo || !strings.Contains(errs, "may not") {
+		t.Errorf("the scientist approves: exit %d %s, want 1", code, errs)
+	}
+	if code, _, errs := sluice(t, "scenario", "apply", "--name", "x", "--purpose", "p", "--dataset", "residents", "--until", until); code != exitUsage || !strings.Contains(errs, "--dataset") {
+		t.Errorf("a dataset without columns: exit %d %s", code, errs)
+	}
+	t.Setenv("SLUICE_TOKEN", adminTok)
+	if code, out, _ := sluice(t, "scenario", "approve", sc.ID, "--comment", "minimum necessary"); code != 0 || !strings.Contains(out, "active") {
+		t.Errorf("approve: exit %d %s", code, out)
+	}
+	if code, out, _ := sluice(t, "scenario", "terminate", sc.ID); code != 0 || !strings.Contains(out, "terminated") {
+		t.Errorf("terminate: exit %d %s", code, out)
+	}
+	if code, out, _ := sluice(t, "scenario", "show", sc.ID); code != 0 || !strings.Contains(out, "destroyed") {
+		t.Errorf("show: exit %d %s", code, out)
+	}
+	if code, _, _ := sluice(t, "scenario", "resume", sc.ID); code != exitUsage {
+		t.Errorf("resume a terminated scenario: exit %d, want 2 (conflict)", code)
+	}
+}

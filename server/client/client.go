@@ -166,3 +166,37 @@ func (c *Client) DatasetVersions(ctx context.Context, name string) ([]metadata.D
 	var out struct{ Datasets []metadata.DatasetVersion }
 	return out.Datasets, c.do(ctx, "GET", "/api/v1/datasets/"+url.PathEscape(name), nil, &out)
 }
+
+// Application is what a scientist applies for.
+type Application struct {
+	Name     string                     `json:"name"`
+	Purpose  string                     `json:"purpose"`
+	Datasets []metadata.ScenarioDataset `json:"datasets"`
+	Products []string                   `json:"products,omitempty"`
+	Until    time.Time                  `json:"until"`
+}
+
+// ApplyScenario applies for a scenario.
+func (c *Client) ApplyScenario(ctx context.Context, a Application) (metadata.Scenario, error) {
+	var sc metadata.Scenario
+	return sc, c.do(ctx, "POST", "/api/v1/scenarios", a, &sc)
+}
+
+// DecideScenario takes a decision (approve, reject, suspend, resume,
+// terminate) on a scenario.
+func (c *Client) DecideScenario(ctx context.Context, id, verb, comment string) (metadata.Scenario, error) {
+	var sc metadata.Scenario
+	return sc, c.do(ctx, "POST", "/api/v1/scenarios/"+url.PathEscape(id)+"/"+verb, map[string]string{"comment": comment}, &sc)
+}
+
+// ListScenarios lists the scenarios the caller may see.
+func (c *Client) ListScenarios(ctx context.Context) ([]metadata.Scenario, error) {
+	var out struct{ Scenarios []metadata.Scenario }
+	return out.Scenarios, c.do(ctx, "GET", "/api/v1/scenarios", nil, &out)
+}
+
+// Scenario reads a scenario.
+func (c *Client) Scenario(ctx context.Context, id string) (metadata.Scenario, error) {
+	var sc metadata.Scenario
+	return sc, c.do(ctx, "GET", "/api/v1/scenarios/"+url.PathEscape(id), nil, &sc)
+}

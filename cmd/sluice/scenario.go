@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/metadata"
+	"github.com/sluicehq/sluice/server/client"
+)
+
+func newScenarioCmd() *cobra.Command {
+	var sf serverFlags
+	c := &cobra.Command{
+		Use:   "scenario",
+		Short: "Scenarios: one scenario, one data list, one review (一场景一清单一审核)",
+		Long: `A scenario authorises a tenant to use exact columns of registered datasets for a
+stated purpose until a date (at most three years). A scientist applies; an
+administrator approves or rejects, suspends (rectification: access closes at
+once) and resumes, and terminates (the scenario's keys and views are destroyed,
+and the destruction is recorded).`,
+	}
+	sf.register(c)
+	var a client.Application
+	var datasets []string
+	var until string
+	apply := &cobra.Command{
+		Use:   "apply --name NAME --purpose TEXT --dataset NAME[@VERSION]:COL,COL… --until DATE",
+		Short: "Apply for a scenario (scientist)",
+		Example: `  sluice scenario apply --name income-by-city --purpose "income by city for the labour bureau" \
+      --dataset residents:district_code,monthly_income --until 2027-06-30`,
+		Args: exactArgs(0, "no arguments: use the flags"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := requireFlags(c, "name", "purpose", "dataset", "until"); err != nil {
+				return err
+			}
+			t, err := time.Parse("2006-01-02", until)
+			if err != nil {
+				if t, err = time.Parse(time.RFC3339, until); err != nil {
+					return usagef("--until %q: give a date (2027-06-30) or an RFC 3339 time", until)
+				}
+			}
+			a.Until = t
+			a.Datasets = nil
+			for _, d := range datasets {
+				sd, err := parseScenarioDataset(d)
+				if err != nil {
+					return usagef("--dataset %q: %v", d, err)
+				}
+				a.Datasets = append(a.Datasets, sd)
+			}
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			sc, err := cl.ApplyScenario(c.Context(), a)
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), sc, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "scenario %s applied for: %s (%s)\n", sc.Name, sc.ID, sc.State)
+			})
+		},
+	}
+	f := apply.Flags()
+	f.StringVar(&a.Name, "name", "", "the scenario's name")
+	f.StringVar(&a.Purpose, "purpose", "", "what the data is for")
+	f.StringArrayVar(&datasets, "dataset", nil, "a dataset and the exact columns needed: NAME[@VERSION]:COL,COL (repeatable)")
+	f.StringSliceVar(&a.Products, "product", nil, "expected product types (table, report, model, …)")
+	f.StringVar(&until, "until", "", "end of the period (at most three years)")
+	c.AddCommand(apply)
+
+	for _, d := range metadata.ScenarioDecisions {
+		var comment string
+		dc := &cobra.Command{
+			Use:   d.Verb + " ID [--comment TEXT]",
+			Short: strings.ToUpper(d.Verb[:1]) + d.Verb[1:] + " a scenario (admin)",
+			Args:  exactArgs(1, "a scenario ID"),
+			RunE: func(c *cobra.Command, args []string) error {
+				cl, err := sf.client()
+				if err != nil {
+					return err
+				}
+				sc, err := cl.DecideScenario(c.Context(), args[0], d.Verb, comment)
+				if err != nil {
+					return err
+				}
+				return sf.print(c.OutOrStdout(), sc, func(w *tabwriter.Writer) { fmt.Fprintf(w, "scenario %s: %s\n", sc.ID, sc.State) })
+			},
+		}
+		dc.Flags().StringVar(&comment, "comment", "", "why (kept with the decision)")
+		c.AddCommand(dc)
+	}
+	c.AddCommand(&cobra.Command{
+		Use: "list", Short: "List the scenarios you may see", Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			scs, err := cl.ListScenarios(c.Context())
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), scs, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tNAME\tTENANT\tSTATE\tUNTIL")
+				for _, sc := range scs {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", sc.ID, sc.Name, sc.TenantID, sc.State, sc.Until.Format("2006-01-02"))
+				}
+			})
+		},
+	}, &cobra.Command{
+		Use: "show ID", Short: "Show a scenario", Args: exactArgs(1, "a scenario ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			sc, err := cl.Scenario(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), sc, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "scenario\t%s (%s)\ntenant\t%s\nstate\t%s\npurpose\t%s\nuntil\t%s\n", sc.Name, sc.ID, sc.TenantID, sc.State, sc.Purpose, sc.Until.Format("2006-01-02"))
+				for _, d := range sc.Datasets {
+					fmt.Fprintf(w, "dataset\t%s version %d: %s\n", d.Name, d.Version, strings.Join(d.Columns, ", "))
+				}
+				if sc.Comment != "" {
+					fmt.Fprintf(w, "decision\t%s\n", sc.Comment)
+				}
+				if sc.Destroyed != "" {
+					fmt.Fprintf(w, "destroyed\t%s\n", sc.Destroyed)
+				}
+			})
+		},
+	})
+	return c
+}
+
+// parseScenarioDataset reads NAME[@VERSION]:COL,COL.
+func parseScenarioDataset(s string) (metadata.ScenarioDataset, error) {
+	var d metadata.ScenarioDataset
+	name, cols, ok := strings.Cut(s, ":")
+	if !ok || cols == "" {
+		return d, fmt.Errorf("use NAME[@VERSION]:COL,COL")
+	}
+	if n, v, ok := strings.Cut(name, "@"); ok {
+		if _, err := fmt.Sscanf(v, "%d", &d.Version); err != nil || d.Version < 1 {
+			return d, fmt.Errorf("version %q: use a number from 1", v)
+		}
+		name = n
+	}
+	d.Name, d.Columns = name, strings.Split(cols, ",")
+	return d, nil
+}
