@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -57,7 +56,7 @@ type csvChunk struct {
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 func openCSV(path string, opts Options) (Reader, error) {
-	f, err := os.Open(path)
+	f, _, err := opts.opener()(path)
 	if err != nil {
 		return nil, openErr(path, err)
 	}
@@ -124,7 +123,7 @@ func openCSV(path string, opts Options) (Reader, error) {
 
 	// The data is read again from its start; the header before it may span
 	// several lines.
-	df, err := os.Open(path)
+	df, _, err := opts.opener()(path)
 	if err != nil {
 		return nil, openErr(path, err)
 	}

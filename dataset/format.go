@@ -46,17 +46,29 @@ func FormatFromExt(path string) (Format, error) {
 // for text, its extension. A file whose extension promises a binary format
 // but whose bytes do not carry that format's magic is an input error.
 func Detect(path string) (Format, error) {
-	f, err := os.Open(path)
+	f, _, err := detect(path, OpenFile)
+	return f, err
+}
+
+// detect is Detect through an Opener; it also says the file's size.
+func detect(path string, open Opener) (Format, int64, error) {
+	f, size, err := open(path)
 	if err != nil {
-		return "", openErr(path, err)
+		return "", 0, openErr(path, err)
 	}
 	defer f.Close()
 	head := make([]byte, 8)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return "", &InputError{File: path, Offset: 0, Msg: "cannot read: " + err.Error()}
+		return "", 0, &InputError{File: path, Offset: 0, Msg: "cannot read: " + err.Error()}
 	}
-	head = head[:n]
+	format, err := formatOf(path, head[:n])
+	return format, size, err
+}
+
+// formatOf decides the format from a file's first bytes and its name.
+func formatOf(path string, head []byte) (Format, error) {
+	n := len(head)
 	if n == 0 {
 		return "", &InputError{File: path, Offset: 0, Msg: "file is empty"}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	flatbuffers "github.com/google/flatbuffers/go"
 )
@@ -20,20 +19,6 @@ const maxSchemaDepth = 64
 
 var errCorruptIPC = errors.New("corrupt Arrow metadata")
 
-// openForCheck opens a file for a metadata check and returns its size.
-func openForCheck(path string) (*os.File, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, err
-	}
-	return f, fi.Size(), nil
-}
-
 // corruptOnPanic turns a panic of the flatbuffers accessors (out-of-range
 // offsets) into errCorruptIPC.
 func corruptOnPanic(err *error) {
@@ -43,9 +28,9 @@ func corruptOnPanic(err *error) {
 }
 
 // checkArrowFile validates the footer of an Arrow IPC file.
-func checkArrowFile(path string) (err error) {
+func checkArrowFile(path string, open Opener) (err error) {
 	defer corruptOnPanic(&err)
-	f, size, err := openForCheck(path)
+	f, size, err := open(path)
 	if err != nil {
 		return err
 	}
@@ -85,8 +70,8 @@ func checkArrowFile(path string) (err error) {
 }
 
 // checkArrowStream validates the schema message that opens a stream.
-func checkArrowStream(path string) error {
-	f, size, err := openForCheck(path)
+func checkArrowStream(path string, open Opener) error {
+	f, size, err := open(path)
 	if err != nil {
 		return err
 	}

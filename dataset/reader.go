@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
@@ -32,6 +31,8 @@ type Reader interface {
 type Options struct {
 	BatchRows int              // rows per batch; DefaultBatchRows when 0
 	Alloc     memory.Allocator // memory.DefaultAllocator when nil
+	// Open opens the file named by a path; the local filesystem when nil.
+	Open Opener
 	// StringColumns forces these CSV columns to be read as strings instead of
 	// the inferred type.
 	StringColumns map[string]bool
@@ -56,14 +57,12 @@ func (o Options) withDefaults() Options {
 // Open opens a dataset file for streaming. The format is detected from the
 // file's magic bytes and extension.
 func Open(ctx context.Context, path string, opts Options) (Reader, Format, error) {
-	format, err := Detect(path)
+	format, size, err := detect(path, opts.opener())
 	if err != nil {
 		return nil, "", err
 	}
 	opts = opts.withDefaults()
-	if fi, err := os.Stat(path); err == nil {
-		opts.Alloc = &boundedAllocator{Allocator: opts.Alloc, max: allocLimit(fi.Size())}
-	}
+	opts.Alloc = &boundedAllocator{Allocator: opts.Alloc, max: allocLimit(size)}
 	var r Reader
 	switch format {
 	case CSV:
@@ -122,7 +121,7 @@ func recoverErr(path string, errp *error) {
 
 type parquetReader struct {
 	path string
-	f    *os.File
+	f    File
 	pf   *file.Reader
 	rr   pqarrow.RecordReader
 	rec  arrow.Record
@@ -131,7 +130,7 @@ type parquetReader struct {
 
 func openParquet(ctx context.Context, path string, opts Options) (r Reader, err error) {
 	defer recoverErr(path, &err)
-	f, err := os.Open(path)
+	f, size, err := opts.opener()(path)
 	if err != nil {
 		return nil, openErr(path, err)
 	}
@@ -144,12 +143,7 @@ func openParquet(ctx context.Context, path string, opts Options) (r Reader, err 
 		f.Close()
 		return nil, &InputError{File: path, Offset: -1, Msg: "not a valid Parquet file: " + err.Error()}
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		pf.Close()
-		return nil, openErr(path, err)
-	}
-	if err := checkParquet(pf, f, fi.Size()); err != nil {
+	if err := checkParquet(pf, f, size); err != nil {
 		pf.Close()
 		return nil, &InputError{File: path, Offset: -1, Msg: "corrupt Parquet metadata: " + err.Error()}
 	}
@@ -205,7 +199,7 @@ func (p *parquetReader) Close() error {
 
 type arrowFileReader struct {
 	path string
-	f    *os.File
+	f    File
 	r    *ipc.FileReader
 	i    int
 	rec  arrow.Record
@@ -214,14 +208,14 @@ type arrowFileReader struct {
 
 func openArrowFile(path string, opts Options) (r Reader, err error) {
 	defer recoverErr(path, &err)
-	if cerr := checkArrowFile(path); cerr != nil {
+	if cerr := checkArrowFile(path, opts.opener()); cerr != nil {
 		// A stream written with an .arrow name is still readable.
-		if checkArrowStream(path) == nil {
+		if checkArrowStream(path, opts.opener()) == nil {
 			return openArrowStream(path, opts)
 		}
 		return nil, &InputError{File: path, Offset: -1, Msg: "not a valid Arrow IPC file (truncated or corrupt): " + cerr.Error()}
 	}
-	f, err := os.Open(path)
+	f, _, err := opts.opener()(path)
 	if err != nil {
 		return nil, openErr(path, err)
 	}
@@ -276,7 +270,7 @@ func (a *arrowFileReader) Close() error {
 
 type arrowStreamReader struct {
 	path string
-	f    *os.File
+	f    File
 	r    *ipc.Reader
 	n    int
 	err  error
@@ -284,10 +278,10 @@ type arrowStreamReader struct {
 
 func openArrowStream(path string, opts Options) (r Reader, err error) {
 	defer recoverErr(path, &err)
-	if cerr := checkArrowStream(path); cerr != nil {
+	if cerr := checkArrowStream(path, opts.opener()); cerr != nil {
 		return nil, &InputError{File: path, Offset: -1, Msg: "not a valid Arrow IPC stream: " + cerr.Error()}
 	}
-	f, err := os.Open(path)
+	f, _, err := opts.opener()(path)
 	if err != nil {
 		return nil, openErr(path, err)
 	}

@@ -23,10 +23,12 @@ var (
 	ErrInvalidArgument = errors.New("invalid argument")
 )
 
-// Object is an object opened for reading: sequentially or at offsets.
+// Object is an object opened for reading: sequentially, at offsets, or
+// from where it seeks to (a dataset.File).
 type Object interface {
 	io.Reader
 	io.ReaderAt
+	io.Seeker
 	io.Closer
 	Size() int64
 }
@@ -174,5 +176,24 @@ type sealedObject struct {
 }
 
 func (o *sealedObject) Read(p []byte) (int, error) { return o.sr.Read(p) }
-func (o *sealedObject) Close() error               { return o.closer.Close() }
-func (o *sealedObject) Size() int64                { return o.size }
+func (o *sealedObject) Seek(off int64, whence int) (int64, error) {
+	return o.sr.Seek(off, whence)
+}
+func (o *sealedObject) Close() error { return o.closer.Close() }
+func (o *sealedObject) Size() int64  { return o.size }
+
+// Opener opens sealed objects of a store as dataset files: name → the
+// object and its data key (dataset.Opener is its shape).
+func Opener(ctx context.Context, s Store, keys func(name string) (DataKey, error)) func(string) (Object, int64, error) {
+	return func(name string) (Object, int64, error) {
+		key, err := keys(name)
+		if err != nil {
+			return nil, 0, err
+		}
+		o, err := GetSealed(ctx, s, name, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		return o, o.Size(), nil
+	}
+}
