@@ -194,3 +194,28 @@ func (l *Log) Export(ctx context.Context, since time.Time, w io.Writer) error {
 		return err
 	})
 }
+
+// Records returns the records at or after since, at most limit of them
+// (the oldest first), as written.
+func (l *Log) Records(ctx context.Context, since time.Time, limit int) ([]Record, error) {
+	var out []Record
+	errFull := errors.New("full")
+	err := l.each(ctx)(func(s Stored) error {
+		var r Record
+		if err := json.Unmarshal(s.Body, &r); err != nil {
+			return err
+		}
+		if r.Time.Before(since) {
+			return nil
+		}
+		if len(out) == limit {
+			return errFull
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil && err != errFull {
+		return nil, err
+	}
+	return out, nil
+}

@@ -109,7 +109,7 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 				s.log.Error("authenticating", "err", err)
 			}
 			// A failed authentication is an audit event too (R6 alerts on them).
-			if _, aerr := s.audit.Append(ctx.Context(), audit.Record{Actor: "anonymous", Action: ctx.Operation().OperationID,
+			if aerr := s.appendAudit(ctx.Context(), audit.Record{Actor: "anonymous", Action: ctx.Operation().OperationID,
 				Resource: ctx.URL().Path, Result: "unauthenticated", RequestID: requestID(ctx)}); aerr != nil {
 				s.log.Error("audit", "err", aerr)
 			}
@@ -133,7 +133,7 @@ func (s *Server) record(api huma.API) func(huma.Context, func(huma.Context)) {
 		u := principal(ctx.Context())
 		rec := audit.Record{Actor: u.ID, Role: string(u.Role), Tenant: u.TenantID, Action: ctx.Operation().OperationID,
 			Resource: ctx.URL().Path, Result: "attempt", RequestID: requestID(ctx)}
-		if _, err := s.audit.Append(ctx.Context(), rec); err != nil {
+		if err := s.appendAudit(ctx.Context(), rec); err != nil {
 			s.log.Error("audit: refusing the call", "action", rec.Action, "err", err)
 			huma.WriteErr(api, ctx, http.StatusServiceUnavailable, "the audit trail cannot be written: nothing was done")
 			return
@@ -143,7 +143,7 @@ func (s *Server) record(api huma.API) func(huma.Context, func(huma.Context)) {
 		if st := ctx.Status(); st >= 400 {
 			rec.Result = http.StatusText(st)
 		}
-		if _, err := s.audit.Append(context.WithoutCancel(ctx.Context()), rec); err != nil {
+		if err := s.appendAudit(context.WithoutCancel(ctx.Context()), rec); err != nil {
 			s.log.Error("audit: the outcome was not recorded", "action", rec.Action, "err", err)
 		}
 	}

@@ -198,7 +198,7 @@ func (s *Server) decide(ctx context.Context, id string, d metadata.ScenarioDecis
 		return sc, err
 	}
 	if d.To == metadata.ScenarioTerminated {
-		if _, err := s.audit.Append(ctx, audit.Record{Actor: principal(ctx).ID, Role: string(principal(ctx).Role), Action: "destroy-scenario-keys",
+		if err := s.appendAudit(ctx, audit.Record{Actor: principal(ctx).ID, Role: string(principal(ctx).Role), Action: "destroy-scenario-keys",
 			Resource: id, Result: "ok"}); err != nil {
 			s.log.Error("audit: the destruction was not recorded", "scenario", id, "err", err)
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +36,7 @@ type Server struct {
 	log     *slog.Logger
 	meta    *metadata.SQLite
 	audit   *audit.Log
+	pub     ed25519.PublicKey // verifies the audit trail's checkpoints
 	master  storage.MasterKey
 	store   storage.Store
 	handler http.Handler
@@ -71,7 +73,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		trail.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, master: master, store: store, metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, pub: key.Public().(ed25519.PublicKey), master: master, store: store, metrics: newMetrics()}
 	if err := s.bootstrap(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -102,7 +104,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return err
 	}
 	// Written first: no administrator without a record of it.
-	if _, err := s.audit.Append(ctx, audit.Record{Actor: "system", Action: "bootstrap-admin", Result: "attempt"}); err != nil {
+	if err := s.appendAudit(ctx, audit.Record{Actor: "system", Action: "bootstrap-admin", Result: "attempt"}); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	admin, err := s.meta.CreateUser(ctx, "admin", metadata.RoleAdmin, "")
@@ -118,7 +120,17 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("writing the administrator's token: %w", err)
 	}
 	s.log.Info("first start: created the administrator", "user", admin.ID, "token_file", path)
-	_, err = s.audit.Append(ctx, audit.Record{Actor: "system", Action: "bootstrap-admin", Resource: admin.ID, Result: "ok"})
+	return s.appendAudit(ctx, audit.Record{Actor: "system", Action: "bootstrap-admin", Resource: admin.ID, Result: "ok"})
+}
+
+// appendAudit writes an audit record and counts the write.
+func (s *Server) appendAudit(ctx context.Context, r audit.Record) error {
+	_, err := s.audit.Append(ctx, r)
+	result := "ok"
+	if err != nil {
+		result = "failed"
+	}
+	s.metrics.auditWrites.WithLabelValues(result).Inc()
 	return err
 }
 
@@ -145,6 +157,7 @@ func (s *Server) routes() http.Handler {
 	s.register(api)
 	s.registerDatasets(api)
 	s.registerScenarios(api)
+	s.registerAudit(api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.meta.Ping(r.Context()); err != nil {
@@ -179,9 +192,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // metrics are the server's Prometheus metrics, in a registry of its own.
 type metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	auditWrites *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -194,7 +208,10 @@ func newMetrics() *metrics {
 			Name: "sluice_http_request_duration_seconds", Help: "HTTP request latency by method and route.", Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.auditWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_audit_writes_total", Help: "Audit records written, and writes that failed (the action was then refused).",
+	}, []string{"result"})
+	m.reg.MustRegister(m.requests, m.latency, m.auditWrites, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

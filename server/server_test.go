@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -575,5 +576,66 @@ func TestScenarioLifecycle(t *testing.T) {
 	}
 	if code := f.admin.call("POST", "/api/v1/scenarios/"+sc2.ID+"/suspend", nil, nil); code != 409 {
 		t.Errorf("suspending an expired scenario: %d, want 409", code)
+	}
+}
+
+// TestAuditorReadsAndChangesNothing: an auditor reads and verifies the
+// trail through the API and is refused every change; a scientist cannot
+// read the trail.
+func TestAuditorReadsAndChangesNothing(t *testing.T) {
+	f := start(t)
+	var acme struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	_, audTok := f.createUser("audrey", "auditor", "")
+	_, sciTok := f.createUser("alice", "scientist", acme.ID)
+	auditor, scientist := f.admin.as(audTok), f.admin.as(sciTok)
+
+	var trail struct {
+		Records []struct {
+			Seq            int64
+			Action, Result string
+		}
+	}
+	if code := auditor.call("GET", "/api/v1/audit?limit=5", nil, &trail); code != 200 || len(trail.Records) != 5 || trail.Records[0].Seq != 1 {
+		t.Fatalf("the auditor reads the trail: %d, %d records", code, len(trail.Records))
+	}
+	var v struct {
+		Intact  bool
+		Records int64
+		Problem string
+	}
+	if code := auditor.call("GET", "/api/v1/audit/verify", nil, &v); code != 200 || !v.Intact || v.Records < 5 {
+		t.Errorf("verify: %d %+v", code, v)
+	}
+	if code := scientist.call("GET", "/api/v1/audit", nil, nil); code != 403 {
+		t.Errorf("a scientist reads the trail: %d, want 403", code)
+	}
+	src, _ := filepath.Abs(corpusSource)
+	classes, _ := os.ReadFile(corpusClasses)
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/api/v1/tenants", map[string]string{"name": "evil"}},
+		{"POST", "/api/v1/users", map[string]string{"name": "mallory", "role": "admin"}},
+		{"POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}},
+		{"POST", "/api/v1/scenarios", map[string]any{"name": "x1", "purpose": "p", "until": time.Now().Add(time.Hour), "datasets": []map[string]any{{"name": "residents", "columns": []string{"gender"}}}}},
+		{"POST", "/api/v1/scenarios/scn_x/approve", nil},
+	} {
+		if code := auditor.call(c.method, c.path, c.body, nil); code != 403 {
+			t.Errorf("the auditor %s %s: %d, want 403", c.method, c.path, code)
+		}
+	}
+	// A record edited underneath the running server shows through the API.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(f.dir, "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE records SET body = replace(body, '"create-tenant"', '"delete-tenant"') WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if code := auditor.call("GET", "/api/v1/audit/verify", nil, &v); code != 200 || v.Intact || !strings.Contains(v.Problem, "record 3") {
+		t.Errorf("verify after an edit: %d %+v, want record 3 named", code, v)
 	}
 }
