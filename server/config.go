@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,6 +29,11 @@ type Config struct {
 	MasterKey string `yaml:"master_key"`
 	// Store is where sealed objects live (default file://DataDir/objects).
 	Store string `yaml:"store"`
+	// ImportDir is the only directory datasets are registered from by
+	// server-side path: the server reads nothing else for an administrator.
+	// It holds plaintext sources, so it is never inside DataDir (whose bytes
+	// hold no raw value); without it, registration by path is refused.
+	ImportDir string `yaml:"import_dir"`
 }
 
 // DefaultConfig is the configuration when nothing is given.
@@ -41,6 +47,7 @@ var envVars = map[string]string{
 	"SLUICE_SHUTDOWN_GRACE": "shutdown_grace",
 	"SLUICE_MASTER_KEY":     "master_key",
 	"SLUICE_STORE":          "store",
+	"SLUICE_IMPORT_DIR":     "import_dir",
 }
 
 // LoadConfig reads the file at path (none when "") over DefaultConfig, then
@@ -83,6 +90,8 @@ func (c *Config) Set(key, v string) error {
 		c.MasterKey = v
 	case "store":
 		c.Store = v
+	case "import_dir":
+		c.ImportDir = v
 	case "token_ttl", "shutdown_grace":
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -110,6 +119,11 @@ func (c Config) Validate() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
+	}
+	if c.ImportDir != "" && c.DataDir != "" {
+		if rel, err := filepath.Rel(filepath.Clean(c.DataDir), filepath.Clean(c.ImportDir)); err == nil && filepath.IsLocal(rel) {
+			return fmt.Errorf("import_dir %s is inside data_dir: the data directory holds no plaintext source", c.ImportDir)
+		}
 	}
 	return nil
 }

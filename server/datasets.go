@@ -22,7 +22,7 @@ import (
 type registerInput struct {
 	Body struct {
 		Name    string `json:"name" example:"residents" doc:"The dataset; a new name starts at version 1, a known one gets its next version"`
-		Path    string `json:"path" doc:"The source file on the server: CSV, Parquet or Arrow IPC"`
+		Path    string `json:"path" doc:"The source file in the server's import directory (absolute, or relative to it): CSV, Parquet or Arrow IPC"`
 		Classes string `json:"classes" doc:"The confirmed classification (classes.yaml, as sluice dataset classify writes it and an administrator checked it)"`
 		Profile string `json:"profile,omitempty" doc:"Masking profile for scenario views (default prod)"`
 	}
@@ -90,6 +90,31 @@ func (s *Server) registerDatasets(api huma.API) {
 		})
 }
 
+// importPath resolves a server-side path and refuses one outside the
+// import directory (symbolic links are resolved first: a link cannot
+// point out of it).
+func (s *Server) importPath(path string) (string, error) {
+	dir := s.cfg.ImportDir
+	if dir == "" {
+		return "", fmt.Errorf("registration from a server path needs an import directory (import_dir, SLUICE_IMPORT_DIR): %w", metadata.ErrInvalidArgument)
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: no such file in the import directory: %w", filepath.Base(path), dataset.ErrNotFound)
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("the import directory %s: %v: %w", dir, err, metadata.ErrInvalidArgument)
+	}
+	if rel, err := filepath.Rel(realDir, real); err != nil || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("path %q is outside the import directory %s: %w", path, dir, metadata.ErrInvalidArgument)
+	}
+	return real, nil
+}
+
 // registerDataset reads a source once to check it against its
 // classification and profile it, then seals it into the store with a data
 // key of its own as it is read a second time, and records the version. The
@@ -103,8 +128,9 @@ func (s *Server) registerDataset(ctx context.Context, name, path, classesYAML, p
 	if _, err := mask.Builtin(v.Profile); err != nil {
 		return v, fmt.Errorf("profile %q: %v: %w", v.Profile, err, metadata.ErrInvalidArgument)
 	}
-	if !filepath.IsAbs(path) {
-		return v, fmt.Errorf("path %q: give an absolute path on the server: %w", path, metadata.ErrInvalidArgument)
+	path, err := s.importPath(path)
+	if err != nil {
+		return v, err
 	}
 	classes, err := dataset.ParseClasses(name+".classes.yaml", []byte(classesYAML))
 	if err != nil {

@@ -66,6 +66,7 @@ func (c client) as(token string) client { c.token = token; return c }
 type fixture struct {
 	srv   *Server
 	dir   string
+	imp   string // the import directory
 	admin client
 	logs  *bytes.Buffer
 }
@@ -75,7 +76,7 @@ func start(t *testing.T) *fixture {
 	dir := filepath.Join(t.TempDir(), "data")
 	logs := &bytes.Buffer{}
 	cfg := DefaultConfig
-	cfg.DataDir = dir
+	cfg.DataDir, cfg.ImportDir = dir, t.TempDir()
 	srv, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +87,27 @@ func start(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, dir: dir, admin: client{t: t, url: hs.URL, token: strings.TrimSpace(string(token))}, logs: logs}
+	return &fixture{srv: srv, dir: dir, imp: cfg.ImportDir, admin: client{t: t, url: hs.URL, token: strings.TrimSpace(string(token))}, logs: logs}
 }
 
 type apiErr struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+}
+
+// importCorpus copies the corpus source into the server's import
+// directory and returns its path there.
+func (f *fixture) importCorpus(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(corpusSource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(f.imp, "residents.csv")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // createUser makes a user with the admin's token and returns their token.
@@ -291,6 +307,10 @@ func TestOperationalEndpoints(t *testing.T) {
 func TestConfig(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "sluice.yaml")
 	os.WriteFile(file, []byte("data_dir: /from/file\nlisten: 127.0.0.1:1\ntoken_ttl: 48h\n"), 0o600)
+	inside := Config{DataDir: "/srv/sluice", Listen: "x", ImportDir: "/srv/sluice/import"}
+	if err := inside.Validate(); err == nil {
+		t.Error("an import directory inside the data directory was accepted")
+	}
 	env := map[string]string{"SLUICE_LISTEN": "127.0.0.1:2"}
 	c, err := LoadConfig(file, func(k string) string { return env[k] })
 	if err != nil {
@@ -374,7 +394,7 @@ const (
 // scenario does not grant them.
 func TestRegisterDataset(t *testing.T) {
 	f := start(t)
-	src, _ := filepath.Abs(corpusSource)
+	src := f.importCorpus(t)
 	classes, err := os.ReadFile(corpusClasses)
 	if err != nil {
 		t.Fatal(err)
@@ -443,13 +463,18 @@ func TestRegisterDataset(t *testing.T) {
 	}
 
 	var e apiErr
+	outside, _ := filepath.Abs(corpusSource)
+	os.Symlink(outside, filepath.Join(f.imp, "link.csv"))
 	for _, bad := range []map[string]string{
-		{"name": "residents", "path": "relative.csv", "classes": string(classes)},
+		{"name": "residents", "path": "missing.csv", "classes": string(classes)},
+		{"name": "residents", "path": outside, "classes": string(classes)},
+		{"name": "residents", "path": "link.csv", "classes": string(classes)},
+		{"name": "residents", "path": "/etc/passwd", "classes": string(classes)},
 		{"name": "residents", "path": src, "classes": "columns:\n  no_such_column: {class: identifier}\n"},
 		{"name": "Bad Name", "path": src, "classes": string(classes)},
 	} {
-		if code := f.admin.call("POST", "/api/v1/datasets", bad, &e); code != 400 {
-			t.Errorf("%v: %d %+v, want 400", bad["path"], code, e)
+		if code := f.admin.call("POST", "/api/v1/datasets", bad, &e); code != 400 && code != 404 {
+			t.Errorf("%v: %d %+v, want 400 or 404", bad["path"], code, e)
 		}
 		if strings.Contains(e.Message, "110") {
 			t.Errorf("an error message holds digits of the data: %s", e.Message)
@@ -489,7 +514,7 @@ func identifierValues(t *testing.T, path, classesYAML string) []string {
 // tenants and the rules of an application are enforced.
 func TestScenarioLifecycle(t *testing.T) {
 	f := start(t)
-	src, _ := filepath.Abs(corpusSource)
+	src := f.importCorpus(t)
 	classes, _ := os.ReadFile(corpusClasses)
 	if code := f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil); code != 200 {
 		t.Fatalf("register: %d", code)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -198,10 +197,11 @@ func newDatasetServerCmds() []*cobra.Command {
 		Short: "Register a version of a dataset on a server (admin)",
 		Long: `Registers FILE as the next version of dataset NAME, with its confirmed
 classification (--classes: the classes.yaml that sluice dataset classify wrote and
-an administrator checked). The server reads FILE — a path it can read: run this
-on the server's machine or give a path on its storage — checks it against the
-classification, and keeps it sealed with a data key of its own: the raw data is
-never stored unencrypted. Versions are immutable.`,
+an administrator checked). FILE is in the server's import directory (import_dir,
+default DATA_DIR/import): absolute, or relative to it; the server reads nothing
+outside it. The server checks FILE against the classification and keeps it
+sealed with a data key of its own: the raw data is never stored unencrypted.
+Versions are immutable.`,
 		Args: exactArgs(2, "NAME and FILE"),
 	}
 	var sf serverFlags
@@ -213,15 +213,11 @@ never stored unencrypted. Versions are immutable.`,
 		if err != nil {
 			return usagef("--classes: %v", err)
 		}
-		path, err := filepath.Abs(args[1])
-		if err != nil {
-			return usagef("%s: %v", args[1], err)
-		}
 		cl, err := sf.client()
 		if err != nil {
 			return err
 		}
-		v, err := cl.RegisterDataset(c.Context(), args[0], path, string(cls), profile)
+		v, err := cl.RegisterDataset(c.Context(), args[0], args[1], string(cls), profile)
 		if err != nil {
 			return err
 		}

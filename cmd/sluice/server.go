@@ -14,7 +14,7 @@ import (
 
 func newServerCmd() *cobra.Command {
 	var configFile string
-	flags := map[string]*string{"data-dir": new(string), "listen": new(string), "token-ttl": new(string)}
+	flags := map[string]*string{"data-dir": new(string), "listen": new(string), "token-ttl": new(string), "import-dir": new(string)}
 	c := &cobra.Command{
 		Use:   "server [--data-dir DIR] [--listen ADDR] [--config FILE]",
 		Short: "Run the Sluice platform: the JSON API, and later the scheduler, sandbox and gate",
@@ -22,8 +22,8 @@ func newServerCmd() *cobra.Command {
 /healthz, /readyz and /metrics (Prometheus).
 
 Configuration comes from --config (YAML: data_dir, listen, token_ttl,
-shutdown_grace), then SLUICE_DATA_DIR, SLUICE_LISTEN, SLUICE_TOKEN_TTL and
-SLUICE_SHUTDOWN_GRACE, then flags: each overrides the one before.
+shutdown_grace, master_key, store, import_dir), then the SLUICE_* variables of
+the same names (SLUICE_DATA_DIR, …), then flags: each overrides the one before.
 
 The first start creates the administrator and writes its API token to
 DATA_DIR/admin.token (mode 0600). SIGINT or SIGTERM stops the server after
@@ -36,7 +36,7 @@ the requests in flight.`,
 			if err != nil {
 				return usageError{err}
 			}
-			for name, key := range map[string]string{"data-dir": "data_dir", "listen": "listen", "token-ttl": "token_ttl"} {
+			for name, key := range map[string]string{"data-dir": "data_dir", "listen": "listen", "token-ttl": "token_ttl", "import-dir": "import_dir"} {
 				if c.Flags().Changed(name) {
 					if err := cfg.Set(key, *flags[name]); err != nil {
 						return usagef("--%s: %v", name, err)
@@ -67,6 +67,7 @@ the requests in flight.`,
 	f.StringVar(&configFile, "config", "", "YAML configuration file")
 	f.StringVar(flags["data-dir"], "data-dir", "", "data directory (metadata database, admin.token)")
 	f.StringVar(flags["listen"], "listen", "", "address to serve on (default "+server.DefaultConfig.Listen+")")
+	f.StringVar(flags["import-dir"], "import-dir", "", "the only directory datasets are registered from by path (outside --data-dir)")
 	f.StringVar(flags["token-ttl"], "token-ttl", "", "default lifetime of API tokens (default "+server.DefaultConfig.TokenTTL.String()+")")
 	return c
 }

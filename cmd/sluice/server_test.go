@@ -64,18 +64,7 @@ func TestServerCommand(t *testing.T) {
 // TestTenantAndUserCommands: the CLI against a running server, with the
 // exit codes of the server's answers.
 func TestTenantAndUserCommands(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	cfg := server.DefaultConfig
-	cfg.DataDir = dir
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer func() { hs.Close(); srv.Close() }()
-	admin, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
-	t.Setenv("SLUICE_SERVER", hs.URL)
-	t.Setenv("SLUICE_TOKEN", strings.TrimSpace(string(admin)))
+	serveForCLI(t)
 
 	code, out, errs := sluice(t, "tenant", "create", "acme", "-o", "json")
 	var tenant struct{ ID string }
@@ -111,19 +100,8 @@ func TestTenantAndUserCommands(t *testing.T) {
 
 // TestDatasetRegisterCommand: register, list and show against a server.
 func TestDatasetRegisterCommand(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	cfg := server.DefaultConfig
-	cfg.DataDir = dir
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer func() { hs.Close(); srv.Close() }()
-	admin, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
-	t.Setenv("SLUICE_SERVER", hs.URL)
-	t.Setenv("SLUICE_TOKEN", strings.TrimSpace(string(admin)))
-	code, out, errs := sluice(t, "dataset", "register", "residents", corpusSource, "--classes", corpusClasses)
+	serveForCLI(t)
+	code, out, errs := sluice(t, "dataset", "register", "residents", "residents.csv", "--classes", corpusClasses)
 	if code != 0 || !strings.Contains(out, "dataset residents version 1 registered: csv, 6000 rows") {
 		t.Fatalf("register: exit %d\n%s%s", code, out, errs)
 	}
@@ -133,7 +111,7 @@ func TestDatasetRegisterCommand(t *testing.T) {
 	if code, out, _ := sluice(t, "dataset", "list", "-o", "json"); code != 0 || !strings.Contains(out, `"version": 1`) {
 		t.Errorf("list: exit %d\n%s", code, out)
 	}
-	if code, _, errs := sluice(t, "dataset", "register", "residents", corpusSource); code != exitUsage || !strings.Contains(errs, "--classes") {
+	if code, _, errs := sluice(t, "dataset", "register", "residents", "residents.csv"); code != exitUsage || !strings.Contains(errs, "--classes") {
 		t.Errorf("no classes: exit %d %s", code, errs)
 	}
 	if code, _, _ := sluice(t, "dataset", "show", "nothing"); code != exitUsage {
@@ -144,20 +122,8 @@ func TestDatasetRegisterCommand(t *testing.T) {
 // TestScenarioCommands: apply as a scientist, approve and terminate as the
 // administrator, through the CLI.
 func TestScenarioCommands(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	cfg := server.DefaultConfig
-	cfg.DataDir = dir
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer func() { hs.Close(); srv.Close() }()
-	admin, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
-	adminTok := strings.TrimSpace(string(admin))
-	t.Setenv("SLUICE_SERVER", hs.URL)
-	t.Setenv("SLUICE_TOKEN", adminTok)
-	if code, _, errs := sluice(t, "dataset", "register", "residents", corpusSource, "--classes", corpusClasses); code != 0 {
+	adminTok := serveForCLI(t)
+	if code, _, errs := sluice(t, "dataset", "register", "residents", "residents.csv", "--classes", corpusClasses); code != 0 {
 		t.Fatal(errs)
 	}
 	var tenant struct{ ID string }
@@ -194,4 +160,35 @@ func TestScenarioCommands(t *testing.T) {
 	if code, _, _ := sluice(t, "scenario", "resume", sc.ID); code != exitUsage {
 		t.Errorf("resume a terminated scenario: exit %d, want 2 (conflict)", code)
 	}
+}
+
+// serveForCLI runs a server for the CLI tests (the corpus source in its
+// import directory as residents.csv), points SLUICE_SERVER at it and
+// SLUICE_TOKEN at its administrator, and returns that token.
+func serveForCLI(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg := server.DefaultConfig
+	cfg.DataDir, cfg.ImportDir = dir, t.TempDir()
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	admin, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(admin))
+	corpus, err := os.ReadFile(corpusSource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.ImportDir, "residents.csv"), corpus, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SLUICE_SERVER", hs.URL)
+	t.Setenv("SLUICE_TOKEN", token)
+	return token
 }
