@@ -121,7 +121,7 @@ func (s *Server) importPath(path string) (string, error) {
 // source is never written unencrypted. A version that cannot be recorded
 // leaves no object behind.
 func (s *Server) registerDataset(ctx context.Context, name, path, classesYAML, profile string) (metadata.DatasetVersion, error) {
-	v := metadata.DatasetVersion{Name: name, Profile: profile, CreatedBy: principal(ctx).ID}
+	v := metadata.DatasetVersion{Name: name, Profile: profile, Classes: classesYAML, CreatedBy: principal(ctx).ID}
 	if v.Profile == "" {
 		v.Profile = "prod"
 	}

@@ -191,13 +191,14 @@ func (s *Server) decide(ctx context.Context, id string, d metadata.ScenarioDecis
 	}
 	destroyed := ""
 	if d.To == metadata.ScenarioTerminated {
-		destroyed = "the scenario's pseudonym key and view key (wrapped by the master key), and with them every view sealed under it"
+		destroyed = "the scenario's pseudonym key and view key (wrapped by the master key), and its views sealed under it"
 	}
 	sc, err := s.meta.DecideScenario(ctx, id, d, principal(ctx).ID, comment, keys, destroyed)
 	if err != nil {
 		return sc, err
 	}
 	if d.To == metadata.ScenarioTerminated {
+		s.dropViews(ctx, sc)
 		if err := s.appendAudit(ctx, audit.Record{Actor: principal(ctx).ID, Role: string(principal(ctx).Role), Action: "destroy-scenario-keys",
 			Resource: id, Result: "ok"}); err != nil {
 			s.log.Error("audit: the destruction was not recorded", "scenario", id, "err", err)

@@ -158,6 +158,7 @@ func (s *Server) routes() http.Handler {
 	s.registerDatasets(api)
 	s.registerScenarios(api)
 	s.registerAudit(api)
+	s.registerViews(api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.meta.Ping(r.Context()); err != nil {

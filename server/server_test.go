@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -432,10 +433,14 @@ func TestRegisterDataset(t *testing.T) {
 		}
 		return nil
 	})
-	// …and it opens again, whole, with its wrapped key.
+	// …and it opens again, whole, with its wrapped key; its confirmed
+	// classification is kept as given.
 	rec, err := f.srv.meta.DatasetVersion(context.Background(), "residents", 1)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rec.Classes != string(classes) {
+		t.Error("the confirmed classification was not kept")
 	}
 	key, err := f.srv.master.Unwrap(rec.WrappedKey)
 	if err != nil {
@@ -662,5 +667,87 @@ func TestAuditorReadsAndChangesNothing(t *testing.T) {
 	db.Close()
 	if code := auditor.call("GET", "/api/v1/audit/verify", nil, &v); code != 200 || v.Intact || !strings.Contains(v.Problem, "record 3") {
 		t.Errorf("verify after an edit: %d %+v, want record 3 named", code, v)
+	}
+}
+
+// TestScenarioViews: a view holds the approved columns only, masked; its
+// pseudonyms are the scenario's own (two scenarios' never join); no raw
+// identifier is in it; the dev view is a sample; a suspended scenario has
+// no views; termination deletes them.
+func TestScenarioViews(t *testing.T) {
+	ctx := context.Background()
+	f := start(t)
+	src := f.importCorpus(t)
+	classes, _ := os.ReadFile(corpusClasses)
+	f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil)
+	var acme struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	_, tok := f.createUser("alice", "scientist", acme.ID)
+	alice := f.admin.as(tok)
+	cols := []string{"person_id", "district_code", "monthly_income"}
+	scenario := func(name string) string {
+		var sc struct{ ID string }
+		alice.call("POST", "/api/v1/scenarios", map[string]any{"name": name, "purpose": "p", "until": time.Now().Add(time.Hour),
+			"datasets": []map[string]any{{"name": "residents", "columns": cols}}}, &sc)
+		if code := f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, nil); code != 200 {
+			t.Fatalf("approve: %d", code)
+		}
+		return sc.ID
+	}
+	a, b := scenario("first"), scenario("second")
+	var view struct {
+		Rows    int64
+		Columns []string
+	}
+	if code := alice.call("POST", "/api/v1/scenarios/"+a+"/views", map[string]string{"dataset": "residents", "kind": "prod"}, &view); code != 200 {
+		var e apiErr
+		alice.call("POST", "/api/v1/scenarios/"+a+"/views", map[string]string{"dataset": "residents", "kind": "prod"}, &e)
+		t.Fatalf("prod view: %d %+v", code, e)
+	}
+	if view.Rows != 6000 || strings.Join(view.Columns, ",") != strings.Join(cols, ",") {
+		t.Errorf("prod view: %d rows, columns %v; want 6000 and exactly %v", view.Rows, view.Columns, cols)
+	}
+	alice.call("POST", "/api/v1/scenarios/"+b+"/views", map[string]string{"dataset": "residents", "kind": "prod"}, nil)
+	// Read both views back: no raw identifier, and pseudonyms that differ.
+	raw := leakcheck.New(identifierValues(t, src, string(classes)))
+	first := map[string]string{}
+	for _, id := range []string{a, b} {
+		sc, _ := f.srv.meta.GetScenario(ctx, id)
+		key, _ := f.srv.master.Unwrap(sc.ViewKey)
+		o, err := storage.GetSealed(ctx, f.srv.store, viewObject(id, "residents", 1, ViewProd), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(o)
+		o.Close()
+		if n := raw.Count(data); n > 0 {
+			t.Errorf("the view of %s holds %d raw identifier values", id, n)
+		}
+		i := bytes.Index(data, []byte("psn_"))
+		if i < 0 {
+			t.Fatalf("no pseudonym in the view of %s", id)
+		}
+		first[id] = string(data[i : i+28])
+	}
+	if first[a] == first[b] {
+		t.Error("two scenarios give the same person the same pseudonym")
+	}
+	var dev struct{ Rows int64 }
+	alice.call("POST", "/api/v1/scenarios/"+a+"/views", map[string]string{"dataset": "residents", "kind": "dev"}, &dev)
+	if dev.Rows == 0 || dev.Rows > 1000 {
+		t.Errorf("dev view: %d rows, want a sample of about 600", dev.Rows)
+	}
+	f.admin.call("POST", "/api/v1/scenarios/"+a+"/suspend", nil, nil)
+	if code := alice.call("POST", "/api/v1/scenarios/"+a+"/views", map[string]string{"dataset": "residents", "kind": "prod"}, nil); code != 409 {
+		t.Errorf("a view of a suspended scenario: %d, want 409", code)
+	}
+	f.admin.call("POST", "/api/v1/scenarios/"+a+"/terminate", nil, nil)
+	for _, kind := range []string{ViewProd, ViewDev} {
+		if _, err := f.srv.store.Get(ctx, viewObject(a, "residents", 1, kind)); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("the %s view of a terminated scenario is still there: %v", kind, err)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(f.dir, "tmp")); len(entries) != 0 {
+		t.Errorf("scratch files left: %d", len(entries))
 	}
 }

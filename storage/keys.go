@@ -83,6 +83,11 @@ func (DataKey) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 // String keeps the key out of fmt.
 func (DataKey) String() string { return "[redacted]" }
 
+// Secret is the key's bytes, for a use that needs them as a key of its
+// own (a scenario's pseudonym key keys HMAC-SHA256). Never store or log
+// them.
+func (d DataKey) Secret() []byte { return append([]byte(nil), d.k[:]...) }
+
 // NewDataKey is a random data key.
 func NewDataKey() DataKey {
 	var d DataKey
