@@ -77,7 +77,7 @@ func (s Secret) Reveal() string { return string(s) }
 // MaxTokenTTL is the longest a token may live.
 const MaxTokenTTL = 366 * 24 * time.Hour
 
-// Store keeps tenants, users, tokens, datasets and scenarios.
+// Store keeps tenants, users, tokens, datasets, scenarios and alerts.
 type Store interface {
 	CreateTenant(ctx context.Context, name string) (Tenant, error)
 	GetTenant(ctx context.Context, id string) (Tenant, error)
@@ -114,6 +114,10 @@ type Store interface {
 	ListScenarios(ctx context.Context, tenantID string) ([]Scenario, error)
 	// DecideScenario takes a decision on a scenario, if it may be taken.
 	DecideScenario(ctx context.Context, id string, d ScenarioDecision, by, comment string, keys func() (pseudo, view []byte, err error), destroyed string) (Scenario, error)
+
+	AddAlert(ctx context.Context, a Alert) (Alert, error)
+	// ListAlerts lists the alerts since a time, the newest first.
+	ListAlerts(ctx context.Context, since time.Time) ([]Alert, error)
 
 	Close() error
 }

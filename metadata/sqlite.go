@@ -76,6 +76,14 @@ var migrations = []string{
 		view_key   BLOB,
 		UNIQUE (tenant_id, name)
 	);`,
+	`CREATE TABLE alerts (
+		id      TEXT PRIMARY KEY,
+		time    INTEGER NOT NULL,
+		kind    TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		detail  TEXT NOT NULL
+	);
+	CREATE INDEX alerts_time ON alerts(time);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database at path and

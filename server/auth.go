@@ -113,6 +113,7 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 				Resource: ctx.URL().Path, Result: "unauthenticated", RequestID: requestID(ctx)}); aerr != nil {
 				s.log.Error("audit", "err", aerr)
 			}
+			s.authFailed(ctx.Context(), ctx.RemoteAddr())
 			ctx.SetHeader("WWW-Authenticate", `Bearer realm="sluice"`)
 			huma.WriteErr(api, ctx, http.StatusUnauthorized, "a valid API token is required (Authorization: Bearer …)")
 			return

@@ -41,6 +41,7 @@ type Server struct {
 	store   storage.Store
 	handler http.Handler
 	metrics *metrics
+	watch   *authWatch
 }
 
 // New opens the data directory and the subsystems. On the first start (no
@@ -73,7 +74,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		trail.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, pub: key.Public().(ed25519.PublicKey), master: master, store: store, metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, pub: key.Public().(ed25519.PublicKey), master: master, store: store, metrics: newMetrics(), watch: newAuthWatch()}
 	if err := s.bootstrap(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -159,6 +160,7 @@ func (s *Server) routes() http.Handler {
 	s.registerScenarios(api)
 	s.registerAudit(api)
 	s.registerViews(api)
+	s.registerAlerts(api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.meta.Ping(r.Context()); err != nil {
@@ -197,6 +199,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	auditWrites *prometheus.CounterVec
+	alerts      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -212,7 +215,10 @@ func newMetrics() *metrics {
 	m.auditWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_audit_writes_total", Help: "Audit records written, and writes that failed (the action was then refused).",
 	}, []string{"result"})
-	m.reg.MustRegister(m.requests, m.latency, m.auditWrites, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_alerts_total", Help: "Alerts raised, by kind.",
+	}, []string{"kind"})
+	m.reg.MustRegister(m.requests, m.latency, m.auditWrites, m.alerts, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -751,3 +751,41 @@ func TestScenarioViews(t *testing.T) {
 		t.Errorf("scratch files left: %d", len(entries))
 	}
 }
+
+// TestAuthFailureAlert: ten failed authentications from one client within
+// the window raise one alert: listed for the security role, in the trail,
+// and counted; more failures in the same window raise no second one.
+func TestAuthFailureAlert(t *testing.T) {
+	f := start(t)
+	_, secTok := f.createUser("sam", "security", "")
+	for range authFailThreshold + 3 {
+		f.admin.as("sluice_guess").call("GET", "/api/v1/whoami", nil, nil)
+	}
+	var list struct {
+		Alerts []struct{ Kind, Subject, Detail string }
+	}
+	if code := f.admin.as(secTok).call("GET", "/api/v1/alerts", nil, &list); code != 200 || len(list.Alerts) != 1 {
+		t.Fatalf("alerts: %d %+v, want one", code, list.Alerts)
+	}
+	if a := list.Alerts[0]; a.Kind != "auth-failures" || !strings.HasPrefix(a.Subject, "client 127.0.0.1") {
+		t.Errorf("alert %+v", a)
+	}
+	var trail bytes.Buffer
+	f.srv.audit.Export(context.Background(), time.Time{}, &trail)
+	if !strings.Contains(trail.String(), `"action":"alert"`) {
+		t.Error("the alert is not in the trail")
+	}
+	resp, err := http.Get(f.admin.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `sluice_alerts_total{kind="auth-failures"} 1`) {
+		t.Error("the alert is not counted")
+	}
+	_, sciTok := f.createUser("carl", "auditor", "")
+	if code := f.admin.as(sciTok).call("GET", "/api/v1/alerts", nil, nil); code != 200 {
+		t.Errorf("the auditor reads alerts: %d", code)
+	}
+}

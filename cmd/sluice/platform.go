@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -277,4 +278,37 @@ func printVersions(w io.Writer, vs []metadata.DatasetVersion) {
 	for _, v := range vs {
 		fmt.Fprintf(w, "%s\t%d\t%s\t%d\t%d\t%s\n", v.Name, v.Version, v.Format, v.Rows, v.Size, v.CreatedAt.Format("2006-01-02 15:04"))
 	}
+}
+
+func newAlertCmd() *cobra.Command {
+	var sf serverFlags
+	c := &cobra.Command{Use: "alert", Short: "Alerts: abnormal operations the platform noticed (R6)"}
+	sf.register(c)
+	var since time.Duration
+	list := &cobra.Command{
+		Use: "list [--since 24h]", Short: "List the alerts (security, auditor, admin)", Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			var from time.Time
+			if since > 0 {
+				from = time.Now().Add(-since)
+			}
+			as, err := cl.ListAlerts(c.Context(), from)
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), as, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "TIME\tKIND\tSUBJECT\tDETAIL")
+				for _, a := range as {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.Time.Format("2006-01-02 15:04:05"), a.Kind, a.Subject, a.Detail)
+				}
+			})
+		},
+	}
+	list.Flags().DurationVar(&since, "since", 0, "only alerts this recent (default: the last 30 days)")
+	c.AddCommand(list)
+	return c
 }

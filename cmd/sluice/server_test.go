@@ -160,6 +160,9 @@ func TestScenarioCommands(t *testing.T) {
 	if code, _, _ := sluice(t, "scenario", "resume", sc.ID); code != exitUsage {
 		t.Errorf("resume a terminated scenario: exit %d, want 2 (conflict)", code)
 	}
+	if code, out, errs := sluice(t, "alert", "list", "--since", "1h"); code != 0 || !strings.Contains(out, "KIND") {
+		t.Errorf("alert list: exit %d %s %s", code, out, errs)
+	}
 }
 
 // serveForCLI runs a server for the CLI tests (the corpus source in its

@@ -200,3 +200,13 @@ func (c *Client) Scenario(ctx context.Context, id string) (metadata.Scenario, er
 	var sc metadata.Scenario
 	return sc, c.do(ctx, "GET", "/api/v1/scenarios/"+url.PathEscape(id), nil, &sc)
 }
+
+// ListAlerts lists the alerts since a time (the last 30 days when zero).
+func (c *Client) ListAlerts(ctx context.Context, since time.Time) ([]metadata.Alert, error) {
+	var out struct{ Alerts []metadata.Alert }
+	q := ""
+	if !since.IsZero() {
+		q = "?since=" + url.QueryEscape(since.Format(time.RFC3339))
+	}
+	return out.Alerts, c.do(ctx, "GET", "/api/v1/alerts"+q, nil, &out)
+}

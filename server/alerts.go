@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/sluicehq/sluice/audit"
+	"github.com/sluicehq/sluice/metadata"
+)
+
+// Repeated failed authentications from one client are an alert (R6).
+const (
+	authFailWindow    = 5 * time.Minute
+	authFailThreshold = 10
+)
+
+// authWatch counts failed authentications per client address in a sliding
+// window, and says when a client crosses the threshold: once a window.
+type authWatch struct {
+	mu      sync.Mutex
+	fails   map[string][]time.Time
+	alerted map[string]time.Time
+}
+
+func newAuthWatch() *authWatch {
+	return &authWatch{fails: map[string][]time.Time{}, alerted: map[string]time.Time{}}
+}
+
+// fail records a failure of addr at now and reports whether it raises an
+// alert, with the failures in the window.
+func (w *authWatch) fail(addr string, now time.Time) (int, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	kept := w.fails[addr][:0]
+	for _, t := range w.fails[addr] {
+		if now.Sub(t) < authFailWindow {
+			kept = append(kept, t)
+		}
+	}
+	kept = append(kept, now)
+	w.fails[addr] = kept
+	if len(kept) < authFailThreshold || now.Sub(w.alerted[addr]) < authFailWindow {
+		return len(kept), false
+	}
+	w.alerted[addr] = now
+	return len(kept), true
+}
+
+// authFailed counts a failed authentication and raises the alert when the
+// client crosses the threshold: an alert record, an audit event and a metric.
+func (s *Server) authFailed(ctx context.Context, remote string) {
+	addr, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		addr = remote
+	}
+	n, raise := s.watch.fail(addr, time.Now())
+	if !raise {
+		return
+	}
+	a, err := s.meta.AddAlert(ctx, metadata.Alert{Kind: "auth-failures", Subject: "client " + addr,
+		Detail: fmt.Sprintf("%d failed authentications within %v", n, authFailWindow)})
+	if err != nil {
+		s.log.Error("recording an alert", "err", err)
+	}
+	s.metrics.alerts.WithLabelValues(a.Kind).Inc()
+	if err := s.appendAudit(ctx, audit.Record{Actor: "system", Action: "alert", Resource: a.ID, Result: "auth-failures"}); err != nil {
+		s.log.Error("audit", "err", err)
+	}
+	s.log.Warn("alert: repeated failed authentications", "client", addr, "failures", n)
+}
+
+type alertsInput struct {
+	Since time.Time `query:"since" doc:"Only alerts at or after this time (RFC 3339); the last 30 days by default"`
+}
+
+type alertsBody struct {
+	Body struct {
+		Alerts []metadata.Alert `json:"alerts"`
+	}
+}
+
+func (s *Server) registerAlerts(api huma.API) {
+	huma.Register(api, huma.Operation{OperationID: "list-alerts", Method: http.MethodGet, Path: "/api/v1/alerts",
+		Summary: "Alerts: abnormal operations noticed (security, auditor, admin)", Security: security, Errors: []int{401, 403}},
+		func(ctx context.Context, in *alertsInput) (*alertsBody, error) {
+			if err := require(ctx, metadata.RoleSecurity, metadata.RoleAuditor, metadata.RoleAdmin); err != nil {
+				return nil, apiError(err)
+			}
+			since := in.Since
+			if since.IsZero() {
+				since = time.Now().AddDate(0, 0, -30)
+			}
+			as, err := s.meta.ListAlerts(ctx, since)
+			if err != nil {
+				return nil, apiError(err)
+			}
+			out := &alertsBody{}
+			out.Body.Alerts = as
+			return out, nil
+		})
+}
