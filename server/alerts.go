@@ -86,8 +86,8 @@ type alertsBody struct {
 }
 
 func (s *Server) registerAlerts(api huma.API) {
-	huma.Register(api, huma.Operation{OperationID: "list-alerts", Method: http.MethodGet, Path: "/api/v1/alerts",
-		Summary: "Alerts: abnormal operations noticed (security, auditor, admin)", Security: security, Errors: []int{401, 403}},
+	huma.Register(api, operation("list-alerts", http.MethodGet, "/api/v1/alerts",
+		"Alerts: abnormal operations noticed (security, auditor, admin)", 403),
 		func(ctx context.Context, in *alertsInput) (*alertsBody, error) {
 			if err := require(ctx, metadata.RoleSecurity, metadata.RoleAuditor, metadata.RoleAdmin); err != nil {
 				return nil, apiError(err)

@@ -77,15 +77,11 @@ type tokenBody struct {
 }
 
 func (s *Server) register(api huma.API) {
-	op := func(id, method, path, summary string, codes ...int) huma.Operation {
-		return huma.Operation{OperationID: id, Method: method, Path: path, Summary: summary, Security: security,
-			Errors: append([]int{http.StatusUnauthorized}, codes...)}
-	}
-	huma.Register(api, op("whoami", http.MethodGet, "/api/v1/whoami", "The caller"),
+	huma.Register(api, operation("whoami", http.MethodGet, "/api/v1/whoami", "The caller"),
 		func(ctx context.Context, _ *struct{}) (*userBody, error) {
 			return &userBody{Body: principal(ctx)}, nil
 		})
-	huma.Register(api, op("create-tenant", http.MethodPost, "/api/v1/tenants", "Create a tenant (admin)", 400, 403, 409),
+	huma.Register(api, operation("create-tenant", http.MethodPost, "/api/v1/tenants", "Create a tenant (admin)", 400, 403, 409),
 		func(ctx context.Context, in *createTenantInput) (*tenantBody, error) {
 			if err := require(ctx, metadata.RoleAdmin); err != nil {
 				return nil, apiError(err)
@@ -96,7 +92,7 @@ func (s *Server) register(api huma.API) {
 			}
 			return &tenantBody{Body: t}, nil
 		})
-	huma.Register(api, op("list-tenants", http.MethodGet, "/api/v1/tenants", "List the tenants the caller may see"),
+	huma.Register(api, operation("list-tenants", http.MethodGet, "/api/v1/tenants", "List the tenants the caller may see"),
 		func(ctx context.Context, _ *struct{}) (*tenantsBody, error) {
 			all, err := s.meta.ListTenants(ctx)
 			if err != nil {
@@ -111,7 +107,7 @@ func (s *Server) register(api huma.API) {
 			}
 			return out, nil
 		})
-	huma.Register(api, op("get-tenant", http.MethodGet, "/api/v1/tenants/{id}", "A tenant", 404),
+	huma.Register(api, operation("get-tenant", http.MethodGet, "/api/v1/tenants/{id}", "A tenant", 404),
 		func(ctx context.Context, in *idPath) (*tenantBody, error) {
 			if !seesTenant(ctx, in.ID) {
 				return nil, apiError(fmt.Errorf("tenant %s: %w", in.ID, metadata.ErrNotFound))
@@ -122,7 +118,7 @@ func (s *Server) register(api huma.API) {
 			}
 			return &tenantBody{Body: t}, nil
 		})
-	huma.Register(api, op("create-user", http.MethodPost, "/api/v1/users", "Create a user and their first token (admin)", 400, 403, 404, 409),
+	huma.Register(api, operation("create-user", http.MethodPost, "/api/v1/users", "Create a user and their first token (admin)", 400, 403, 404, 409),
 		func(ctx context.Context, in *createUserInput) (*createdUserBody, error) {
 			if err := require(ctx, metadata.RoleAdmin); err != nil {
 				return nil, apiError(err)
@@ -143,7 +139,7 @@ func (s *Server) register(api huma.API) {
 			out.Body.User, out.Body.Token = u, newToken{Token: tok, Secret: secret.Reveal()}
 			return out, nil
 		})
-	huma.Register(api, op("list-users", http.MethodGet, "/api/v1/users", "List the users the caller may see"),
+	huma.Register(api, operation("list-users", http.MethodGet, "/api/v1/users", "List the users the caller may see"),
 		func(ctx context.Context, _ *struct{}) (*usersBody, error) {
 			tenant := ""
 			if u := principal(ctx); !u.Role.Platform() {
@@ -157,7 +153,7 @@ func (s *Server) register(api huma.API) {
 			out.Body.Users = users
 			return out, nil
 		})
-	huma.Register(api, op("get-user", http.MethodGet, "/api/v1/users/{id}", "A user", 404),
+	huma.Register(api, operation("get-user", http.MethodGet, "/api/v1/users/{id}", "A user", 404),
 		func(ctx context.Context, in *idPath) (*userBody, error) {
 			u, err := s.visibleUser(ctx, in.ID)
 			if err != nil {
@@ -165,7 +161,7 @@ func (s *Server) register(api huma.API) {
 			}
 			return &userBody{Body: u}, nil
 		})
-	huma.Register(api, op("revoke-user", http.MethodPost, "/api/v1/users/{id}/revoke", "Revoke a user and all their tokens (admin)", 403, 404),
+	huma.Register(api, operation("revoke-user", http.MethodPost, "/api/v1/users/{id}/revoke", "Revoke a user and all their tokens (admin)", 403, 404),
 		func(ctx context.Context, in *idPath) (*userBody, error) {
 			if err := require(ctx, metadata.RoleAdmin); err != nil {
 				return nil, apiError(err)
@@ -182,7 +178,7 @@ func (s *Server) register(api huma.API) {
 			}
 			return &userBody{Body: u}, nil
 		})
-	huma.Register(api, op("create-token", http.MethodPost, "/api/v1/tokens", "A new token for the caller", 400),
+	huma.Register(api, operation("create-token", http.MethodPost, "/api/v1/tokens", "A new token for the caller", 400),
 		func(ctx context.Context, in *createTokenInput) (*tokenBody, error) {
 			ttl, err := s.ttl(in.Body.TTL)
 			if err != nil {
@@ -194,7 +190,7 @@ func (s *Server) register(api huma.API) {
 			}
 			return &tokenBody{Body: newToken{Token: tok, Secret: secret.Reveal()}}, nil
 		})
-	huma.Register(api, op("revoke-token", http.MethodPost, "/api/v1/tokens/{id}/revoke", "Revoke a token (its owner, or an admin)", 404),
+	huma.Register(api, operation("revoke-token", http.MethodPost, "/api/v1/tokens/{id}/revoke", "Revoke a token (its owner, or an admin)", 404),
 		func(ctx context.Context, in *idPath) (*struct{}, error) {
 			tok, err := s.meta.GetToken(ctx, in.ID)
 			if err == nil && tok.UserID != principal(ctx).ID && principal(ctx).Role != metadata.RoleAdmin {

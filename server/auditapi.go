@@ -36,8 +36,8 @@ type verifyBody struct {
 // operation that could).
 func (s *Server) registerAudit(api huma.API) {
 	readers := []metadata.Role{metadata.RoleAuditor, metadata.RoleSecurity, metadata.RoleAdmin}
-	huma.Register(api, huma.Operation{OperationID: "list-audit", Method: http.MethodGet, Path: "/api/v1/audit",
-		Summary: "Read the audit trail (auditor, security, admin)", Security: security, Errors: []int{401, 403}},
+	huma.Register(api, operation("list-audit", http.MethodGet, "/api/v1/audit",
+		"Read the audit trail (auditor, security, admin)", 403),
 		func(ctx context.Context, in *auditInput) (*auditBody, error) {
 			if err := require(ctx, readers...); err != nil {
 				return nil, apiError(err)
@@ -50,8 +50,8 @@ func (s *Server) registerAudit(api huma.API) {
 			out.Body.Records = append([]audit.Record{}, recs...)
 			return out, nil
 		})
-	huma.Register(api, huma.Operation{OperationID: "verify-audit", Method: http.MethodGet, Path: "/api/v1/audit/verify",
-		Summary: "Verify the audit trail against the server's key (auditor, security, admin)", Security: security, Errors: []int{401, 403}},
+	huma.Register(api, operation("verify-audit", http.MethodGet, "/api/v1/audit/verify",
+		"Verify the audit trail against the server's key (auditor, security, admin)", 403),
 		func(ctx context.Context, _ *struct{}) (*verifyBody, error) {
 			if err := require(ctx, readers...); err != nil {
 				return nil, apiError(err)

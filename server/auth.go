@@ -90,6 +90,13 @@ func principal(ctx context.Context) metadata.User {
 // security is what an operation declares to need a token.
 var security = []map[string][]string{{"bearer": {}}}
 
+// operation is an API operation that needs a token: a 401 without one, and
+// the other error codes it names.
+func operation(id, method, path, summary string, codes ...int) huma.Operation {
+	return huma.Operation{OperationID: id, Method: method, Path: path, Summary: summary, Security: security,
+		Errors: append([]int{http.StatusUnauthorized}, codes...)}
+}
+
 // authenticate resolves the bearer token of every operation that declares
 // security; anything else is a 401 (never a default allow).
 func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context)) {

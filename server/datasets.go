@@ -46,11 +46,7 @@ type namePath struct {
 // platform: the platform roles see its metadata (never its content);
 // scientists see a dataset only through a scenario that grants it.
 func (s *Server) registerDatasets(api huma.API) {
-	op := func(id, method, path, summary string, codes ...int) huma.Operation {
-		return huma.Operation{OperationID: id, Method: method, Path: path, Summary: summary, Security: security,
-			Errors: append([]int{http.StatusUnauthorized}, codes...)}
-	}
-	huma.Register(api, op("register-dataset", http.MethodPost, "/api/v1/datasets", "Register a dataset version from a file on the server (admin)", 400, 403),
+	huma.Register(api, operation("register-dataset", http.MethodPost, "/api/v1/datasets", "Register a dataset version from a file on the server (admin)", 400, 403),
 		func(ctx context.Context, in *registerInput) (*versionBody, error) {
 			if err := require(ctx, metadata.RoleAdmin); err != nil {
 				return nil, apiError(err)
@@ -61,7 +57,7 @@ func (s *Server) registerDatasets(api huma.API) {
 			}
 			return &versionBody{Body: v}, nil
 		})
-	huma.Register(api, op("list-datasets", http.MethodGet, "/api/v1/datasets", "The latest version of every dataset you may see"),
+	huma.Register(api, operation("list-datasets", http.MethodGet, "/api/v1/datasets", "The latest version of every dataset you may see"),
 		func(ctx context.Context, _ *struct{}) (*versionsBody, error) {
 			out := &versionsBody{}
 			out.Body.Datasets = []metadata.DatasetVersion{}
@@ -75,7 +71,7 @@ func (s *Server) registerDatasets(api huma.API) {
 			out.Body.Datasets = vs
 			return out, nil
 		})
-	huma.Register(api, op("get-dataset", http.MethodGet, "/api/v1/datasets/{name}", "Every version of a dataset", 404),
+	huma.Register(api, operation("get-dataset", http.MethodGet, "/api/v1/datasets/{name}", "Every version of a dataset", 404),
 		func(ctx context.Context, in *namePath) (*versionsBody, error) {
 			if !principal(ctx).Role.Platform() {
 				return nil, apiError(fmt.Errorf("dataset %s: %w", in.Name, metadata.ErrNotFound))

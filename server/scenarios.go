@@ -52,11 +52,7 @@ func (in *decideInput) comment() string {
 // registerScenarios adds the scenario operations: a tenant's scientist
 // applies, an administrator decides. Another tenant's scenario is 404.
 func (s *Server) registerScenarios(api huma.API) {
-	op := func(id, method, path, summary string, codes ...int) huma.Operation {
-		return huma.Operation{OperationID: id, Method: method, Path: path, Summary: summary, Security: security,
-			Errors: append([]int{http.StatusUnauthorized}, codes...)}
-	}
-	huma.Register(api, op("apply-scenario", http.MethodPost, "/api/v1/scenarios", "Apply for a scenario (scientist)", 400, 403, 409),
+	huma.Register(api, operation("apply-scenario", http.MethodPost, "/api/v1/scenarios", "Apply for a scenario (scientist)", 400, 403, 409),
 		func(ctx context.Context, in *applyInput) (*scenarioBody, error) {
 			if err := require(ctx, metadata.RoleScientist); err != nil {
 				return nil, apiError(err)
@@ -67,7 +63,7 @@ func (s *Server) registerScenarios(api huma.API) {
 			}
 			return &scenarioBody{Body: sc}, nil
 		})
-	huma.Register(api, op("list-scenarios", http.MethodGet, "/api/v1/scenarios", "The scenarios you may see"),
+	huma.Register(api, operation("list-scenarios", http.MethodGet, "/api/v1/scenarios", "The scenarios you may see"),
 		func(ctx context.Context, _ *struct{}) (*scenariosBody, error) {
 			tenant := ""
 			if u := principal(ctx); !u.Role.Platform() {
@@ -87,7 +83,7 @@ func (s *Server) registerScenarios(api huma.API) {
 			}
 			return out, nil
 		})
-	huma.Register(api, op("get-scenario", http.MethodGet, "/api/v1/scenarios/{id}", "A scenario", 404),
+	huma.Register(api, operation("get-scenario", http.MethodGet, "/api/v1/scenarios/{id}", "A scenario", 404),
 		func(ctx context.Context, in *idPath) (*scenarioBody, error) {
 			sc, err := s.visibleScenario(ctx, in.ID)
 			if err != nil {
@@ -96,7 +92,7 @@ func (s *Server) registerScenarios(api huma.API) {
 			return &scenarioBody{Body: sc}, nil
 		})
 	for _, d := range metadata.ScenarioDecisions {
-		huma.Register(api, op(d.Verb+"-scenario", http.MethodPost, "/api/v1/scenarios/{id}/"+d.Verb, decisionSummary[d.Verb], 403, 404, 409),
+		huma.Register(api, operation(d.Verb+"-scenario", http.MethodPost, "/api/v1/scenarios/{id}/"+d.Verb, decisionSummary[d.Verb], 403, 404, 409),
 			func(ctx context.Context, in *decideInput) (*scenarioBody, error) {
 				if err := require(ctx, metadata.RoleAdmin); err != nil {
 					return nil, apiError(err)

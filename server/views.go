@@ -49,8 +49,8 @@ type viewBody struct {
 }
 
 func (s *Server) registerViews(api huma.API) {
-	huma.Register(api, huma.Operation{OperationID: "make-view", Method: http.MethodPost, Path: "/api/v1/scenarios/{id}/views",
-		Summary: "Make (or remake) a view of one of an active scenario's datasets", Security: security, Errors: []int{400, 401, 403, 404, 409}},
+	huma.Register(api, operation("make-view", http.MethodPost, "/api/v1/scenarios/{id}/views",
+		"Make (or remake) a view of one of an active scenario's datasets", 400, 403, 404, 409),
 		func(ctx context.Context, in *viewInput) (*viewBody, error) {
 			if err := require(ctx, metadata.RoleScientist, metadata.RoleAdmin); err != nil {
 				return nil, apiError(err)
