@@ -24,20 +24,13 @@ func (s *SQLite) AddAlert(ctx context.Context, a Alert) (Alert, error) {
 
 // ListAlerts lists the alerts since a time, the newest first.
 func (s *SQLite) ListAlerts(ctx context.Context, since time.Time) ([]Alert, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time, kind, subject, detail FROM alerts WHERE time >= ? ORDER BY time DESC`, since.UnixMicro())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Alert{}
-	for rows.Next() {
-		var a Alert
-		var t int64
-		if err := rows.Scan(&a.ID, &t, &a.Kind, &a.Subject, &a.Detail); err != nil {
-			return nil, err
-		}
-		a.Time = fromMicros(t)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanAlert, `SELECT id, time, kind, subject, detail FROM alerts WHERE time >= ? ORDER BY time DESC`, since.UnixMicro())
+}
+
+func scanAlert(sc scanner) (Alert, error) {
+	var a Alert
+	var t int64
+	err := sc.Scan(&a.ID, &t, &a.Kind, &a.Subject, &a.Detail)
+	a.Time = fromMicros(t)
+	return a, err
 }

@@ -67,7 +67,7 @@ func (s *SQLite) AddDatasetVersion(ctx context.Context, v DatasetVersion) (Datas
 
 const versionColumns = `name, version, format, rows, size, sha256, columns, classes, profile, object, wrapped_key, created_at, created_by`
 
-func scanVersion(sc interface{ Scan(...any) error }) (DatasetVersion, error) {
+func scanVersion(sc scanner) (DatasetVersion, error) {
 	var v DatasetVersion
 	var cols string
 	var created int64
@@ -80,7 +80,7 @@ func scanVersion(sc interface{ Scan(...any) error }) (DatasetVersion, error) {
 
 // DatasetVersions lists a dataset's versions, oldest first.
 func (s *SQLite) DatasetVersions(ctx context.Context, name string) ([]DatasetVersion, error) {
-	out, err := s.queryVersions(ctx, `SELECT `+versionColumns+` FROM dataset_versions WHERE name = ? ORDER BY version`, name)
+	out, err := queryAll(ctx, s.db, scanVersion, `SELECT `+versionColumns+` FROM dataset_versions WHERE name = ? ORDER BY version`, name)
 	if err == nil && len(out) == 0 {
 		err = fmt.Errorf("dataset %s: %w", name, ErrNotFound)
 	}
@@ -89,25 +89,8 @@ func (s *SQLite) DatasetVersions(ctx context.Context, name string) ([]DatasetVer
 
 // LatestDatasets lists the latest version of every dataset, by name.
 func (s *SQLite) LatestDatasets(ctx context.Context) ([]DatasetVersion, error) {
-	return s.queryVersions(ctx, `SELECT `+versionColumns+` FROM dataset_versions d
+	return queryAll(ctx, s.db, scanVersion, `SELECT `+versionColumns+` FROM dataset_versions d
 		WHERE version = (SELECT MAX(version) FROM dataset_versions WHERE name = d.name) ORDER BY name`)
-}
-
-func (s *SQLite) queryVersions(ctx context.Context, query string, args ...any) ([]DatasetVersion, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []DatasetVersion{}
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
 
 // DatasetVersion reads one version.

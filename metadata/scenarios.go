@@ -101,7 +101,7 @@ func (s *SQLite) CreateScenario(ctx context.Context, sc Scenario) (Scenario, err
 
 const scenarioColumns = `id, tenant_id, name, purpose, datasets, products, until, state, applicant, decided_by, comment, created_at, updated_at, destroyed, pseudo_key, view_key`
 
-func scanScenario(sc interface{ Scan(...any) error }) (Scenario, error) {
+func scanScenario(sc scanner) (Scenario, error) {
 	var s Scenario
 	var ds, ps, state string
 	var until, created, updated int64
@@ -132,20 +132,7 @@ func (s *SQLite) ListScenarios(ctx context.Context, tenantID string) ([]Scenario
 	if tenantID != "" {
 		query, args = `SELECT `+scenarioColumns+` FROM scenarios WHERE tenant_id = ? ORDER BY created_at`, []any{tenantID}
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Scenario{}
-	for rows.Next() {
-		sc, err := scanScenario(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sc)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanScenario, query, args...)
 }
 
 // DecideScenario takes a decision of a user on a scenario, with a comment,

@@ -142,6 +142,28 @@ func now() int64 { return time.Now().UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
+// scanner is a row to read: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryAll is every row of a query, read by scan; an empty list, not nil,
+// when there is none.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func fromNullMicros(us sql.NullInt64) *time.Time {
 	if !us.Valid {
 		return nil
@@ -173,34 +195,24 @@ func (s *SQLite) CreateTenant(ctx context.Context, name string) (Tenant, error) 
 
 // GetTenant reads a tenant.
 func (s *SQLite) GetTenant(ctx context.Context, id string) (Tenant, error) {
-	var t Tenant
-	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id).Scan(&t.ID, &t.Name, &created)
+	t, err := scanTenant(s.db.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Tenant{}, fmt.Errorf("tenant %s: %w", id, ErrNotFound)
 	}
+	return t, err
+}
+
+func scanTenant(sc scanner) (Tenant, error) {
+	var t Tenant
+	var created int64
+	err := sc.Scan(&t.ID, &t.Name, &created)
 	t.CreatedAt = fromMicros(created)
 	return t, err
 }
 
 // ListTenants lists every tenant by name.
 func (s *SQLite) ListTenants(ctx context.Context) ([]Tenant, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at FROM tenants ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Tenant{}
-	for rows.Next() {
-		var t Tenant
-		var created int64
-		if err := rows.Scan(&t.ID, &t.Name, &created); err != nil {
-			return nil, err
-		}
-		t.CreatedAt = fromMicros(created)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanTenant, `SELECT id, name, created_at FROM tenants ORDER BY name`)
 }
 
 // CreateUser creates a user.
@@ -232,7 +244,7 @@ func (s *SQLite) CreateUser(ctx context.Context, name string, role Role, tenantI
 
 const userColumns = `u.id, u.name, u.role, u.tenant_id, u.created_at, u.revoked_at`
 
-func scanUser(sc interface{ Scan(...any) error }) (User, error) {
+func scanUser(sc scanner) (User, error) {
 	var u User
 	var tenant sql.NullString
 	var created int64
@@ -260,20 +272,7 @@ func (s *SQLite) ListUsers(ctx context.Context, tenantID string) ([]User, error)
 	if tenantID != "" {
 		query, args = `SELECT `+userColumns+` FROM users u WHERE u.tenant_id = ? ORDER BY u.name`, []any{tenantID}
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanUser, query, args...)
 }
 
 // CountUsers counts every user.
