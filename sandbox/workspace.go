@@ -260,9 +260,8 @@ func (b *codeBudget) entry(rel string) error {
 
 // write copies one file of declared size, never more than the bytes left.
 func (b *codeBudget) write(rel, target string, r io.Reader, size int64, mode fs.FileMode) error {
-	tooBig := fmt.Errorf("code %s: unpacks to more than %s (the code bundle limit): %w", b.src, FormatBytes(b.lim.Bytes), ErrInvalidArgument)
 	if size > b.bytes {
-		return tooBig
+		return b.tooBig()
 	}
 	lr := &io.LimitedReader{R: r, N: b.bytes + 1}
 	if err := writeCodeFile(target, lr, mode); err != nil {
@@ -273,9 +272,13 @@ func (b *codeBudget) write(rel, target string, r io.Reader, size int64, mode fs.
 	}
 	b.bytes = lr.N - 1
 	if b.bytes < 0 {
-		return tooBig
+		return b.tooBig()
 	}
 	return nil
+}
+
+func (b *codeBudget) tooBig() error {
+	return fmt.Errorf("code %s: unpacks to more than %s (the code bundle limit): %w", b.src, FormatBytes(b.lim.Bytes), ErrInvalidArgument)
 }
 
 func writeCodeFile(target string, r io.Reader, mode fs.FileMode) error {
