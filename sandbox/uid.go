@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluicehq/sluice/internal/atomicfile"
 )
 
 // UIDRange is the block of host uids jobs run as. Every job holds one of
@@ -89,16 +91,9 @@ func (l *uidLeases) acquire(stateDir, job string) (uint32, error) {
 				return 0, err
 			}
 		}
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err != nil {
-			return 0, err
-		}
-		_, err = f.Write(data)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
+		// Whole or not at all: a lease cut short by a crash would read as
+		// stale and be taken over while its job still runs.
+		if err := atomicfile.WriteFileUnsynced(path, data, 0o600); err != nil {
 			return 0, err
 		}
 		return uid, nil
