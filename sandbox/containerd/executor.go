@@ -249,25 +249,16 @@ func (e *Executor) rootfs(ctx context.Context, image containerd.Image) (string, 
 	// reading the manifest and config.
 	key := rootfsPrefix + image.Target().Digest.Encoded()
 	sn := e.client.SnapshotService(e.snapshotter)
-	if info, err := sn.Stat(ctx, key); err == nil {
+	info, statErr := sn.Stat(ctx, key)
+	if statErr == nil {
 		var p imageProcess
 		if v, ok := info.Labels[labelProcess]; ok && json.Unmarshal([]byte(v), &p) == nil {
 			return key, p, nil
 		}
-		p, err := readImageProcess(ctx, image)
-		if err != nil {
-			return "", p, err
-		}
-		// A view made before the label existed gets it now (best effort).
-		if b, err := json.Marshal(p); err == nil && len(b) <= maxLabelValue {
-			info.Labels = map[string]string{labelProcess: string(b)}
-			sn.Update(ctx, info, "labels."+labelProcess)
-		}
-		return key, p, nil
 	}
 	p, err := readImageProcess(ctx, image)
-	if err != nil {
-		return "", p, err
+	if err != nil || statErr == nil { // a view whose config did not fit in a label
+		return key, p, err
 	}
 	diffIDs, err := image.RootFS(ctx)
 	if err != nil {
