@@ -260,7 +260,7 @@ func (r *Runner) prepare(ctx context.Context, rec *JobRecord) error {
 	}
 	rec.Timings.Prepare = msSince(t)
 	if err := r.put(ctx, rec, JobRunning); err != nil {
-		r.discard(context.WithoutCancel(ctx), inst)
+		r.discard(context.WithoutCancel(ctx), rec.ID, inst)
 		return err
 	}
 	r.log.Info("starting", "job", job.ID, "image", job.Image, "runtime", job.Runtime)
@@ -278,7 +278,7 @@ func (r *Runner) prepare(ctx context.Context, rec *JobRecord) error {
 // it is recorded failed, and err is returned to the caller of Run.
 func (r *Runner) fail(ctx context.Context, rec *JobRecord, inst *Instance, err error) error {
 	if inst != nil {
-		r.discard(context.WithoutCancel(ctx), inst)
+		r.discard(context.WithoutCancel(ctx), rec.ID, inst)
 	}
 	rec.Reason, rec.Error = ReasonError, r.scrub(err.Error(), rec.Quarantine)
 	if perr := r.put(ctx, rec, JobFailed); perr != nil {
@@ -290,12 +290,7 @@ func (r *Runner) fail(ctx context.Context, rec *JobRecord, inst *Instance, err e
 // abandon ends a job found preparing after a crash: its task never
 // started, so it is removed and failed, with a result saying why.
 func (r *Runner) abandon(ctx context.Context, rec *JobRecord, why error) error {
-	if rec.Instance != nil {
-		r.discard(context.WithoutCancel(ctx), rec.Instance)
-	} else {
-		r.exec.Cleanup(context.WithoutCancel(ctx), rec.ID)
-		removeWorkspace(JobDir(r.stateDir, rec.ID))
-	}
+	r.discard(context.WithoutCancel(ctx), rec.ID, rec.Instance)
 	rec.Exit, rec.Reason, rec.Error = &Exit{Code: -1, At: time.Now()}, ReasonError, why.Error()
 	res := r.result(rec)
 	if err := os.MkdirAll(rec.Quarantine, 0o700); err == nil {
@@ -306,10 +301,12 @@ func (r *Runner) abandon(ctx context.Context, rec *JobRecord, why error) error {
 }
 
 // discard removes what was made for a job that never started: its
-// container, its workspace and, once both are gone, its uid leases.
-func (r *Runner) discard(ctx context.Context, inst *Instance) {
-	cleanErr := r.exec.Cleanup(ctx, inst.Job.ID)
-	if removeWorkspace(JobDir(r.stateDir, inst.Job.ID)) == nil && cleanErr == nil {
+// container, its workspace and, once both are gone, the uid leases of its
+// instance. (Without a recorded instance, a lease its workspace held goes
+// stale with the workspace and is taken over.)
+func (r *Runner) discard(ctx context.Context, id string, inst *Instance) {
+	cleanErr := r.exec.Cleanup(ctx, id)
+	if removeWorkspace(JobDir(r.stateDir, id)) == nil && cleanErr == nil && inst != nil {
 		r.uids.releaseFor(inst)
 	}
 }
@@ -574,7 +571,7 @@ func (r *Runner) Recover(ctx context.Context) ([]*Result, error) {
 func (r *Runner) recoverJob(ctx context.Context, rec *JobRecord) (*Result, error) {
 	if rec.State.Final() {
 		if rec.Instance != nil && rec.State == JobDone {
-			r.discard(ctx, rec.Instance) // it was recorded before the cleanup
+			r.discard(ctx, rec.ID, rec.Instance) // it was recorded before the cleanup
 		}
 		if !r.history {
 			return nil, r.store.Delete(ctx, rec.ID)
