@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sluicehq/sluice/internal/atomicfile"
 )
@@ -46,13 +47,9 @@ func loadOrCreateKey(dir string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: not a PEM private key", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	k, err := parsePEM(path, data, "PRIVATE KEY", x509.ParsePKCS8PrivateKey)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	priv, ok := k.(ed25519.PrivateKey)
 	if !ok {
@@ -67,17 +64,26 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("%s: not a PEM public key", path)
-	}
-	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	k, err := parsePEM(path, data, "PUBLIC KEY", x509.ParsePKIXPublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	pub, ok := k.(ed25519.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
 	}
 	return pub, nil
+}
+
+// parsePEM parses the one PEM block of type typ in the file at path.
+func parsePEM(path string, data []byte, typ string, parse func([]byte) (any, error)) (any, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != typ {
+		return nil, fmt.Errorf("%s: not a PEM %s", path, strings.ToLower(typ))
+	}
+	k, err := parse(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
