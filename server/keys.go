@@ -35,11 +35,17 @@ func loadOrCreateKey(dir string) (ed25519.PrivateKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := atomicfile.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		pubDER, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
 			return nil, err
 		}
-		pubDER, _ := x509.MarshalPKIXPublicKey(pub)
+		// The public key first: a start that fails between the two leaves
+		// no private key, so the next one makes a new pair, never a key
+		// whose public half is missing.
 		if err := atomicfile.WriteFile(filepath.Join(dir, PubKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return nil, err
 		}
 		return priv, nil

@@ -37,4 +37,15 @@ func TestKeys(t *testing.T) {
 	if _, err := loadOrCreateKey(bad); err == nil || !strings.Contains(err.Error(), KeyFile+": not a PEM private key") {
 		t.Fatalf("garbage key: %v", err)
 	}
+	// A first start that cannot write the public key leaves no private key.
+	half := t.TempDir()
+	if err := os.Mkdir(filepath.Join(half, PubKeyFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadOrCreateKey(half); err == nil {
+		t.Fatal("a first start that cannot write the public key succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(half, KeyFile)); !os.IsNotExist(err) {
+		t.Fatalf("private key left without its public key: %v", err)
+	}
 }
