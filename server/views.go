@@ -124,7 +124,7 @@ func (s *Server) makeView(ctx context.Context, sc metadata.Scenario, name, kind 
 	if err != nil {
 		return ViewInfo{}, err
 	}
-	open := storage.Opener(ctx, s.store, func(string) (storage.DataKey, error) { return rawKey, nil })
+	open := storage.Opener(ctx, s.store, rawKey)
 	read := dataset.Options{Open: func(n string) (dataset.File, int64, error) { o, size, err := open(n); return o, size, err }}
 
 	// The view is written to a private scratch file, sealed, and removed.

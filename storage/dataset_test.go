@@ -31,7 +31,7 @@ func TestDatasetFromSealedObject(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.Close()
-		open := Opener(ctx, s, func(string) (DataKey, error) { return key, nil })
+		open := Opener(ctx, s, key)
 		var rows int64
 		opts := dataset.Options{Open: func(n string) (dataset.File, int64, error) {
 			o, size, err := open(n)

@@ -182,14 +182,10 @@ func (o *sealedObject) Seek(off int64, whence int) (int64, error) {
 func (o *sealedObject) Close() error { return o.closer.Close() }
 func (o *sealedObject) Size() int64  { return o.size }
 
-// Opener opens sealed objects of a store as dataset files: name → the
-// object and its data key (dataset.Opener is its shape).
-func Opener(ctx context.Context, s Store, keys func(name string) (DataKey, error)) func(string) (Object, int64, error) {
+// Opener opens sealed objects of a store, all under one data key, with
+// their sizes: a dataset.Opener but for its result type.
+func Opener(ctx context.Context, s Store, key DataKey) func(string) (Object, int64, error) {
 	return func(name string) (Object, int64, error) {
-		key, err := keys(name)
-		if err != nil {
-			return nil, 0, err
-		}
 		o, err := GetSealed(ctx, s, name, key)
 		if err != nil {
 			return nil, 0, err
