@@ -22,10 +22,13 @@ const (
 
 // authWatch counts failed authentications per client address in a sliding
 // window, and says when a client crosses the threshold: once a window.
+// Clients quiet for a window are forgotten (swept at most once a window),
+// so failures from ever new addresses do not grow it without bound.
 type authWatch struct {
 	mu      sync.Mutex
 	fails   map[string][]time.Time
 	alerted map[string]time.Time
+	swept   time.Time
 }
 
 func newAuthWatch() *authWatch {
@@ -37,6 +40,9 @@ func newAuthWatch() *authWatch {
 func (w *authWatch) fail(addr string, now time.Time) (int, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if now.Sub(w.swept) >= authFailWindow {
+		w.sweep(now)
+	}
 	kept := w.fails[addr][:0]
 	for _, t := range w.fails[addr] {
 		if now.Sub(t) < authFailWindow {
@@ -52,6 +58,17 @@ func (w *authWatch) fail(addr string, now time.Time) (int, bool) {
 	return len(kept), true
 }
 
+// sweep forgets the clients with no failure and no alert within a window.
+func (w *authWatch) sweep(now time.Time) {
+	for addr, ts := range w.fails {
+		if now.Sub(ts[len(ts)-1]) >= authFailWindow && now.Sub(w.alerted[addr]) >= authFailWindow {
+			delete(w.fails, addr)
+			delete(w.alerted, addr)
+		}
+	}
+	w.swept = now
+}
+
 // authFailed counts a failed authentication and raises the alert when the
 // client crosses the threshold: an alert record, an audit event and a metric.
 func (s *Server) authFailed(ctx context.Context, remote string) {
@@ -63,13 +80,14 @@ func (s *Server) authFailed(ctx context.Context, remote string) {
 	if !raise {
 		return
 	}
-	a, err := s.meta.AddAlert(ctx, metadata.Alert{Kind: "auth-failures", Subject: "client " + addr,
+	const kind = "auth-failures"
+	a, err := s.meta.AddAlert(ctx, metadata.Alert{Kind: kind, Subject: "client " + addr,
 		Detail: fmt.Sprintf("%d failed authentications within %v", n, authFailWindow)})
 	if err != nil {
 		s.log.Error("recording an alert", "err", err)
 	}
-	s.metrics.alerts.WithLabelValues(a.Kind).Inc()
-	if err := s.appendAudit(ctx, audit.Record{Actor: "system", Action: "alert", Resource: a.ID, Result: "auth-failures"}); err != nil {
+	s.metrics.alerts.WithLabelValues(kind).Inc() // the alert stands even if its record could not be written
+	if err := s.appendAudit(ctx, audit.Record{Actor: "system", Action: "alert", Resource: a.ID, Result: kind}); err != nil {
 		s.log.Error("audit", "err", err)
 	}
 	s.log.Warn("alert: repeated failed authentications", "client", addr, "failures", n)
