@@ -180,8 +180,9 @@ func (l *Log) each(ctx context.Context) func(func(Stored) error) error {
 	}
 }
 
-// Export writes the records at or after since as JSON lines.
-func (l *Log) Export(ctx context.Context, since time.Time, w io.Writer) error {
+// eachSince walks the stored records whose time is at or after since, in
+// order, each with its decoded body.
+func (l *Log) eachSince(ctx context.Context, since time.Time, fn func(Stored, Record) error) error {
 	return l.each(ctx)(func(s Stored) error {
 		var r Record
 		if err := json.Unmarshal(s.Body, &r); err != nil {
@@ -190,6 +191,13 @@ func (l *Log) Export(ctx context.Context, since time.Time, w io.Writer) error {
 		if r.Time.Before(since) {
 			return nil
 		}
+		return fn(s, r)
+	})
+}
+
+// Export writes the records at or after since as JSON lines.
+func (l *Log) Export(ctx context.Context, since time.Time, w io.Writer) error {
+	return l.eachSince(ctx, since, func(s Stored, _ Record) error {
 		_, err := fmt.Fprintf(w, "%s\n", s.Body)
 		return err
 	})
@@ -200,14 +208,7 @@ func (l *Log) Export(ctx context.Context, since time.Time, w io.Writer) error {
 func (l *Log) Records(ctx context.Context, since time.Time, limit int) ([]Record, error) {
 	var out []Record
 	errFull := errors.New("full")
-	err := l.each(ctx)(func(s Stored) error {
-		var r Record
-		if err := json.Unmarshal(s.Body, &r); err != nil {
-			return err
-		}
-		if r.Time.Before(since) {
-			return nil
-		}
+	err := l.eachSince(ctx, since, func(_ Stored, r Record) error {
 		if len(out) == limit {
 			return errFull
 		}
