@@ -125,7 +125,7 @@ func (p *plan) decide(t *tally) {
 		}
 		c.mode = "suppress"
 		for j := range codes {
-			if f := t.follows[[2]int{i, j}]; f != nil && f.determines(t.sizes[i], t.rows[i]) {
+			if f := t.follows[[2]int{i, j}]; f != nil && f.determines(t.cats[i].sizes, t.rows[i]) {
 				c.mode, c.labelOf, c.out = "label", p.cols[j].name, nil
 				break
 			}
@@ -165,7 +165,7 @@ func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
 			}
 			if t != nil {
 				for i, c := range p.cols {
-					c.counts = t.counts[i]
+					c.cats = t.cats[i]
 				}
 				p.decide(t)
 				if err := p.schema(src, opts.Profile.Name); err != nil {
@@ -201,10 +201,9 @@ func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
 
 // tally is what the counting pass learns of the columns that need it.
 type tally struct {
-	counts  []map[string]int64 // category sizes (nil: not counted)
-	rows    []int64            // non-null values
-	codes   []int64            // values that are region codes
-	sizes   [][]int64          // category sizes by category ID
+	cats    []*categories // category sizes (nil: not counted)
+	rows    []int64       // non-null values
+	codes   []int64       // values that are region codes
 	follows map[[2]int]*follows
 }
 
@@ -247,7 +246,21 @@ func (f *follows) determines(sizes []int64, rows int64) bool {
 // categories numbers a column's distinct values and counts them.
 type categories struct {
 	ids   map[string]int32
-	sizes []int64
+	sizes []int64 // by ID
+}
+
+func newCategories() *categories { return &categories{ids: map[string]int32{}} }
+
+// size is the number of rows with value s (0 for a value never counted, or
+// no counts at all).
+func (c *categories) size(s string) int64 {
+	if c == nil {
+		return 0
+	}
+	if id, ok := c.ids[s]; ok {
+		return c.sizes[id]
+	}
+	return 0
 }
 
 func (c *categories) id(s string) int32 {
@@ -274,13 +287,13 @@ func countCategories(ctx context.Context, src string, opts Options) (*tally, err
 			return err
 		}
 		n := len(p.cols)
-		t = &tally{counts: make([]map[string]int64, n), rows: make([]int64, n), codes: make([]int64, n), follows: map[[2]int]*follows{}}
 		cats := make([]*categories, n)
 		for i, c := range p.cols {
 			if c.needsCounts() {
-				cats[i] = &categories{ids: map[string]int32{}}
+				cats[i] = newCategories()
 			}
 		}
+		t = &tally{cats: cats, rows: make([]int64, n), codes: make([]int64, n), follows: map[[2]int]*follows{}}
 		ids := make([][]int32, n) // this batch's category IDs, -1 for null
 		first := true
 		for r.Next() {
@@ -322,22 +335,6 @@ func countCategories(ctx context.Context, src string, opts Options) (*tally, err
 						f.add(id, b[row])
 					}
 				}
-			}
-		}
-		for i, c := range cats {
-			if c == nil {
-				continue
-			}
-			m := make(map[string]int64, len(c.ids))
-			for s, id := range c.ids {
-				m[s] = c.sizes[id]
-			}
-			t.counts[i] = m
-		}
-		t.sizes = make([][]int64, n)
-		for i, c := range cats {
-			if c != nil {
-				t.sizes[i] = c.sizes
 			}
 		}
 		return r.Err()

@@ -42,8 +42,8 @@ type column struct {
 	prefixLen   int
 	band        float64
 	sensitivity float64
-	counts      map[string]int64 // suppress: category sizes from the pre-pass
-	labelOf     string           // generalize "label": the region-code column it names
+	cats        *categories // suppress: category sizes from the pre-pass
+	labelOf     string      // generalize "label": the region-code column it names
 	key         Key
 }
 
@@ -195,7 +195,7 @@ func (c *column) newWorker(mem memory.Allocator) applyFunc {
 		}
 		k := int64(c.k())
 		return c.mapStrings(mem, func(s string) string {
-			if c.counts[s] < k {
+			if c.cats.size(s) < k {
 				return other
 			}
 			return s
@@ -315,7 +315,7 @@ func (c *column) generalizeMode(mem memory.Allocator) applyFunc {
 	case "suppress":
 		k := int64(c.k())
 		return c.mapStrings(mem, func(s string) string {
-			if c.counts[s] < k {
+			if c.cats.size(s) < k {
 				return "OTHER"
 			}
 			return s

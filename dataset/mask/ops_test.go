@@ -60,8 +60,8 @@ func apply(t *testing.T, r Rule, in arrow.Array) []string {
 	}
 	c.prepare(in)
 	if c.needsCounts() { // the counting pre-pass of File, over this one batch
-		c.counts = map[string]int64{}
-		forEachString(in, func(_ int, s string) { c.counts[s]++ })
+		c.cats = newCategories()
+		forEachString(in, func(_ int, s string) { c.cats.id(s) })
 	}
 	out, err := c.newWorker(mem)(in)
 	if err != nil {
