@@ -252,5 +252,6 @@ func toDocument(in *Input) (map[string]any, error) {
 	var doc map[string]any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	return doc, dec.Decode(&doc)
+	err = dec.Decode(&doc) // before doc is read: Go does not order a return's operands
+	return doc, err
 }

@@ -75,7 +75,8 @@ func scanVersion(sc scanner) (DatasetVersion, error) {
 		return v, err
 	}
 	v.CreatedAt = fromMicros(created)
-	return v, json.Unmarshal([]byte(cols), &v.Columns)
+	err := json.Unmarshal([]byte(cols), &v.Columns) // before v is read: Go does not order a return's operands
+	return v, err
 }
 
 // DatasetVersions lists a dataset's versions, oldest first.

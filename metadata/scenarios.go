@@ -114,7 +114,8 @@ func scanScenario(sc scanner) (Scenario, error) {
 	if err := json.Unmarshal([]byte(ds), &s.Datasets); err != nil {
 		return s, err
 	}
-	return s, json.Unmarshal([]byte(ps), &s.Products)
+	err := json.Unmarshal([]byte(ps), &s.Products) // before s is read: Go does not order a return's operands
+	return s, err
 }
 
 // GetScenario reads a scenario.

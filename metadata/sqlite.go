@@ -278,7 +278,8 @@ func (s *SQLite) ListUsers(ctx context.Context, tenantID string) ([]User, error)
 // CountUsers counts every user.
 func (s *SQLite) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	return n, s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	return n, err
 }
 
 // RevokeUser ends a user and every token of theirs, in one transaction.

@@ -46,6 +46,13 @@ func (e *Error) Error() string { return e.Message }
 // ErrUnreachable: no answer from the server.
 var ErrUnreachable = errors.New("server unreachable")
 
+// call does a request and returns its decoded answer.
+func call[T any](ctx context.Context, c *Client, method, path string, in any) (T, error) {
+	var out T
+	err := c.do(ctx, method, path, in, &out)
+	return out, err
+}
+
 // do sends a JSON request and decodes the JSON answer into out.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
@@ -91,20 +98,18 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 
 // Whoami is the caller.
 func (c *Client) Whoami(ctx context.Context) (metadata.User, error) {
-	var u metadata.User
-	return u, c.do(ctx, "GET", "/api/v1/whoami", nil, &u)
+	return call[metadata.User](ctx, c, "GET", "/api/v1/whoami", nil)
 }
 
 // CreateTenant creates a tenant.
 func (c *Client) CreateTenant(ctx context.Context, name string) (metadata.Tenant, error) {
-	var t metadata.Tenant
-	return t, c.do(ctx, "POST", "/api/v1/tenants", map[string]string{"name": name}, &t)
+	return call[metadata.Tenant](ctx, c, "POST", "/api/v1/tenants", map[string]string{"name": name})
 }
 
 // ListTenants lists the tenants the caller may see.
 func (c *Client) ListTenants(ctx context.Context) ([]metadata.Tenant, error) {
-	var out struct{ Tenants []metadata.Tenant }
-	return out.Tenants, c.do(ctx, "GET", "/api/v1/tenants", nil, &out)
+	out, err := call[struct{ Tenants []metadata.Tenant }](ctx, c, "GET", "/api/v1/tenants", nil)
+	return out.Tenants, err
 }
 
 // NewToken is a token with its secret, as the server shows it once.
@@ -121,7 +126,6 @@ type CreatedUser struct {
 
 // CreateUser creates a user and their first token.
 func (c *Client) CreateUser(ctx context.Context, name string, role metadata.Role, tenantID, tokenTTL string) (CreatedUser, error) {
-	var out CreatedUser
 	in := map[string]string{"name": name, "role": string(role)}
 	if tenantID != "" {
 		in["tenant_id"] = tenantID
@@ -129,42 +133,40 @@ func (c *Client) CreateUser(ctx context.Context, name string, role metadata.Role
 	if tokenTTL != "" {
 		in["token_ttl"] = tokenTTL
 	}
-	return out, c.do(ctx, "POST", "/api/v1/users", in, &out)
+	return call[CreatedUser](ctx, c, "POST", "/api/v1/users", in)
 }
 
 // ListUsers lists the users the caller may see.
 func (c *Client) ListUsers(ctx context.Context) ([]metadata.User, error) {
-	var out struct{ Users []metadata.User }
-	return out.Users, c.do(ctx, "GET", "/api/v1/users", nil, &out)
+	out, err := call[struct{ Users []metadata.User }](ctx, c, "GET", "/api/v1/users", nil)
+	return out.Users, err
 }
 
 // RevokeUser revokes a user and all their tokens.
 func (c *Client) RevokeUser(ctx context.Context, id string) (metadata.User, error) {
-	var u metadata.User
-	return u, c.do(ctx, "POST", "/api/v1/users/"+url.PathEscape(id)+"/revoke", nil, &u)
+	return call[metadata.User](ctx, c, "POST", "/api/v1/users/"+url.PathEscape(id)+"/revoke", nil)
 }
 
 // RegisterDataset registers a version of a dataset from a file the server
 // can read, with its confirmed classification (classes.yaml content).
 func (c *Client) RegisterDataset(ctx context.Context, name, path, classes, profile string) (metadata.DatasetVersion, error) {
-	var v metadata.DatasetVersion
 	in := map[string]string{"name": name, "path": path, "classes": classes}
 	if profile != "" {
 		in["profile"] = profile
 	}
-	return v, c.do(ctx, "POST", "/api/v1/datasets", in, &v)
+	return call[metadata.DatasetVersion](ctx, c, "POST", "/api/v1/datasets", in)
 }
 
 // ListDatasets lists the latest version of every dataset the caller may see.
 func (c *Client) ListDatasets(ctx context.Context) ([]metadata.DatasetVersion, error) {
-	var out struct{ Datasets []metadata.DatasetVersion }
-	return out.Datasets, c.do(ctx, "GET", "/api/v1/datasets", nil, &out)
+	out, err := call[struct{ Datasets []metadata.DatasetVersion }](ctx, c, "GET", "/api/v1/datasets", nil)
+	return out.Datasets, err
 }
 
 // DatasetVersions lists every version of a dataset.
 func (c *Client) DatasetVersions(ctx context.Context, name string) ([]metadata.DatasetVersion, error) {
-	var out struct{ Datasets []metadata.DatasetVersion }
-	return out.Datasets, c.do(ctx, "GET", "/api/v1/datasets/"+url.PathEscape(name), nil, &out)
+	out, err := call[struct{ Datasets []metadata.DatasetVersion }](ctx, c, "GET", "/api/v1/datasets/"+url.PathEscape(name), nil)
+	return out.Datasets, err
 }
 
 // Application is what a scientist applies for.
@@ -178,35 +180,32 @@ type Application struct {
 
 // ApplyScenario applies for a scenario.
 func (c *Client) ApplyScenario(ctx context.Context, a Application) (metadata.Scenario, error) {
-	var sc metadata.Scenario
-	return sc, c.do(ctx, "POST", "/api/v1/scenarios", a, &sc)
+	return call[metadata.Scenario](ctx, c, "POST", "/api/v1/scenarios", a)
 }
 
 // DecideScenario takes a decision (approve, reject, suspend, resume,
 // terminate) on a scenario.
 func (c *Client) DecideScenario(ctx context.Context, id, verb, comment string) (metadata.Scenario, error) {
-	var sc metadata.Scenario
-	return sc, c.do(ctx, "POST", "/api/v1/scenarios/"+url.PathEscape(id)+"/"+verb, map[string]string{"comment": comment}, &sc)
+	return call[metadata.Scenario](ctx, c, "POST", "/api/v1/scenarios/"+url.PathEscape(id)+"/"+verb, map[string]string{"comment": comment})
 }
 
 // ListScenarios lists the scenarios the caller may see.
 func (c *Client) ListScenarios(ctx context.Context) ([]metadata.Scenario, error) {
-	var out struct{ Scenarios []metadata.Scenario }
-	return out.Scenarios, c.do(ctx, "GET", "/api/v1/scenarios", nil, &out)
+	out, err := call[struct{ Scenarios []metadata.Scenario }](ctx, c, "GET", "/api/v1/scenarios", nil)
+	return out.Scenarios, err
 }
 
 // Scenario reads a scenario.
 func (c *Client) Scenario(ctx context.Context, id string) (metadata.Scenario, error) {
-	var sc metadata.Scenario
-	return sc, c.do(ctx, "GET", "/api/v1/scenarios/"+url.PathEscape(id), nil, &sc)
+	return call[metadata.Scenario](ctx, c, "GET", "/api/v1/scenarios/"+url.PathEscape(id), nil)
 }
 
 // ListAlerts lists the alerts since a time (the last 30 days when zero).
 func (c *Client) ListAlerts(ctx context.Context, since time.Time) ([]metadata.Alert, error) {
-	var out struct{ Alerts []metadata.Alert }
 	q := ""
 	if !since.IsZero() {
 		q = "?since=" + url.QueryEscape(since.Format(time.RFC3339))
 	}
-	return out.Alerts, c.do(ctx, "GET", "/api/v1/alerts"+q, nil, &out)
+	out, err := call[struct{ Alerts []metadata.Alert }](ctx, c, "GET", "/api/v1/alerts"+q, nil)
+	return out.Alerts, err
 }
