@@ -161,11 +161,16 @@ func (s *Server) record(api huma.API) func(huma.Context, func(huma.Context)) {
 // client: the audit trail holds no text of the client's choosing but the
 // path), and returns it in X-Request-Id.
 func requestID(ctx huma.Context) string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	id := hex.EncodeToString(b)
+	id := randomHex(8)
 	ctx.SetHeader("X-Request-Id", id)
 	return id
+}
+
+// randomHex is n random bytes in hex: for names nobody may guess or reuse.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // rejectForms refuses form bodies on the API: it speaks JSON only, so that

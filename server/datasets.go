@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -158,9 +157,7 @@ func (s *Server) registerDataset(ctx context.Context, name, path, classesYAML, p
 	if v.WrappedKey, err = s.master.Wrap(key); err != nil {
 		return v, err
 	}
-	id := make([]byte, 9)
-	rand.Read(id)
-	v.Object = "datasets/" + name + "/" + hex.EncodeToString(id)
+	v.Object = "datasets/" + name + "/" + randomHex(9)
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(f, h)}
 	if err := storage.PutSealed(ctx, s.store, v.Object, key, counted); err != nil {

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -132,9 +130,7 @@ func (s *Server) makeView(ctx context.Context, sc metadata.Scenario, name, kind 
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return ViewInfo{}, err
 	}
-	id := make([]byte, 8)
-	rand.Read(id)
-	scratch := filepath.Join(tmp, hex.EncodeToString(id)+".arrow")
+	scratch := filepath.Join(tmp, randomHex(8)+".arrow")
 	defer os.Remove(scratch)
 	rep, err := mask.File(ctx, v.Object, scratch, mask.Options{Profile: &prof, Classes: classes, Key: mask.Key(pseudo.Secret()), Read: read, Seed: 1})
 	if err != nil {
