@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -109,9 +110,9 @@ func (s *Server) makeView(ctx context.Context, sc metadata.Scenario, name, kind 
 		return ViewInfo{}, err
 	}
 	prof := *base
-	prof.Columns = map[string]mask.Rule{}
-	for k, r := range base.Columns {
-		prof.Columns[k] = r
+	prof.Columns = maps.Clone(base.Columns)
+	if prof.Columns == nil {
+		prof.Columns = map[string]mask.Rule{}
 	}
 	for _, c := range v.Columns {
 		if !slices.Contains(granted.Columns, c.Name) {
