@@ -73,14 +73,12 @@ func (s *Server) registerScenarios(api huma.API) {
 			if err != nil {
 				return nil, apiError(err)
 			}
+			now := time.Now()
+			for i := range scs {
+				scs[i].State = scs[i].Effective(now)
+			}
 			out := &scenariosBody{}
-			for _, sc := range scs {
-				sc.State = sc.Effective(time.Now())
-				out.Body.Scenarios = append(out.Body.Scenarios, sc)
-			}
-			if out.Body.Scenarios == nil {
-				out.Body.Scenarios = []metadata.Scenario{}
-			}
+			out.Body.Scenarios = scs // never nil: an empty list is []
 			return out, nil
 		})
 	huma.Register(api, operation("get-scenario", http.MethodGet, "/api/v1/scenarios/{id}", "A scenario", 404),
