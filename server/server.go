@@ -146,7 +146,7 @@ func (s *Server) routes() http.Handler {
 	useAPIErrors()
 	mux := http.NewServeMux()
 	hc := huma.DefaultConfig("Sluice", "1.0.0")
-	hc.Info.Description = "The Sluice platform API: tenants, users and tokens (datasets, scenarios, jobs and egress follow)."
+	hc.Info.Description = "The Sluice platform API: tenants, users and tokens; datasets; scenarios and their views; the audit trail; alerts. (Jobs and egress follow.)"
 	hc.OpenAPIPath = "/api/openapi"
 	hc.DocsPath = "" // no page that loads scripts from elsewhere: air-gapped platforms
 	hc.SchemasPath = "/api/schemas"
