@@ -147,7 +147,7 @@ func TestRoundTripFormats(t *testing.T) {
 
 func copyDataset(t *testing.T, src, dst string) {
 	t.Helper()
-	if _, _, err := dataset.Convert(context.Background(), src, dst); err != nil {
+	if _, _, err := dataset.Convert(context.Background(), src, dataset.Options{}, dst); err != nil {
 		t.Fatalf("copy %s -> %s: %v", src, dst, err)
 	}
 }
@@ -191,7 +191,7 @@ func TestBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, tc.name+".out.arrow")
-			_, _, err := dataset.Convert(context.Background(), p, out)
+			_, _, err := dataset.Convert(context.Background(), p, dataset.Options{}, out)
 			if err == nil {
 				t.Fatal("no error")
 			}

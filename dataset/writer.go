@@ -131,13 +131,13 @@ func (b bufferedSeeker) Seek(offset int64, whence int) (int64, error) {
 	return b.f.Seek(offset, whence)
 }
 
-// Convert rewrites the dataset at src into each of dsts, in the format of
-// each one's extension, in one streaming pass. It returns the schema and the
-// row count; nothing is left at any dst on failure.
-func Convert(ctx context.Context, src string, dsts ...string) (*arrow.Schema, int64, error) {
+// Convert rewrites the dataset at src (read as opts say) into each of dsts,
+// in the format of each one's extension, in one streaming pass. It returns
+// the schema and the row count; nothing is left at any dst on failure.
+func Convert(ctx context.Context, src string, opts Options, dsts ...string) (*arrow.Schema, int64, error) {
 	var schema *arrow.Schema
 	var rows int64
-	err := Stream(ctx, src, Options{}, func(r Reader, _ Format) error {
+	err := Stream(ctx, src, opts, func(r Reader, _ Format) error {
 		schema, rows = r.Schema(), 0
 		var ws []*Writer
 		defer func() {

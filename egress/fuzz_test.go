@@ -73,7 +73,7 @@ func binarySeeds(f *testing.F, format string) []string {
 	src := filepath.Join(dir, "p.csv")
 	os.WriteFile(src, []byte("district,n\n金水区,600\n中原区,12\n"), 0o600)
 	out := filepath.Join(dir, "p."+format)
-	if _, _, err := dataset.Convert(context.Background(), src, out); err != nil {
+	if _, _, err := dataset.Convert(context.Background(), src, dataset.Options{}, out); err != nil {
 		f.Fatal(err)
 	}
 	b, _ := os.ReadFile(out)
@@ -99,7 +99,7 @@ func TestCorruptBinaryProducts(t *testing.T) {
 	os.WriteFile(src, []byte("district,n\n金水区,600\n中原区,12\n"), 0o600)
 	for _, ext := range []string{"arrow", "parquet", "arrows"} {
 		out := filepath.Join(dir, "p."+ext)
-		if _, _, err := dataset.Convert(context.Background(), src, out); err != nil {
+		if _, _, err := dataset.Convert(context.Background(), src, dataset.Options{}, out); err != nil {
 			t.Fatal(err)
 		}
 		corrupt.Variants(t, out, dir, 1, 400, func(i int, p string) {

@@ -77,7 +77,8 @@ func (s Secret) Reveal() string { return string(s) }
 // MaxTokenTTL is the longest a token may live.
 const MaxTokenTTL = 366 * 24 * time.Hour
 
-// Store keeps tenants, users, tokens, datasets, scenarios and alerts.
+// Store keeps tenants, users, tokens, datasets, scenarios, jobs, code
+// bundles and alerts.
 type Store interface {
 	CreateTenant(ctx context.Context, name string) (Tenant, error)
 	GetTenant(ctx context.Context, id string) (Tenant, error)
@@ -114,6 +115,21 @@ type Store interface {
 	ListScenarios(ctx context.Context, tenantID string) ([]Scenario, error)
 	// DecideScenario takes a decision on a scenario, if it may be taken.
 	DecideScenario(ctx context.Context, id string, d ScenarioDecision, by, comment string, keys func() (pseudo, view []byte, err error), destroyed string) (Scenario, error)
+
+	CreateJob(ctx context.Context, j Job) (Job, error)
+	GetJob(ctx context.Context, id string) (Job, error)
+	ListJobs(ctx context.Context, f JobFilter) ([]Job, error)
+	// RecordJob stores what the sandbox reports of a job that has not ended.
+	RecordJob(ctx context.Context, id string, p JobProgress) error
+	// EndUnassignedJob fails a queued job the sandbox has not taken.
+	EndUnassignedJob(ctx context.Context, id, reason, msg string) error
+	// DevSucceeded lists the code digests that ran successfully in dev
+	// under a scenario.
+	DevSucceeded(ctx context.Context, scenarioID string) ([]string, error)
+	// CountJobs counts the jobs in each state.
+	CountJobs(ctx context.Context) (map[string]int, error)
+	AddCodeBundle(ctx context.Context, b CodeBundle) (CodeBundle, error)
+	GetCodeBundle(ctx context.Context, tenantID, digest string) (CodeBundle, error)
 
 	AddAlert(ctx context.Context, a Alert) (Alert, error)
 	// ListAlerts lists the alerts since a time, the newest first.

@@ -84,6 +84,37 @@ var migrations = []string{
 		detail  TEXT NOT NULL
 	);
 	CREATE INDEX alerts_time ON alerts(time);`,
+	`CREATE TABLE code_bundles (
+		digest     TEXT NOT NULL,
+		tenant_id  TEXT NOT NULL REFERENCES tenants(id),
+		size       INTEGER NOT NULL,
+		created_by TEXT NOT NULL REFERENCES users(id),
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (tenant_id, digest)
+	);
+	CREATE TABLE jobs (
+		id           TEXT PRIMARY KEY,
+		tenant_id    TEXT NOT NULL REFERENCES tenants(id),
+		scenario_id  TEXT NOT NULL REFERENCES scenarios(id),
+		submitter    TEXT NOT NULL REFERENCES users(id),
+		kind         TEXT NOT NULL,
+		image        TEXT NOT NULL,
+		image_digest TEXT NOT NULL,
+		code_digest  TEXT NOT NULL,
+		command      TEXT NOT NULL,
+		runtime      TEXT NOT NULL,
+		limits       TEXT NOT NULL,
+		state        TEXT NOT NULL,
+		reason       TEXT,
+		exit_code    INTEGER,
+		error        TEXT,
+		created_at   INTEGER NOT NULL,
+		updated_at   INTEGER NOT NULL,
+		record       BLOB
+	);
+	CREATE INDEX jobs_tenant ON jobs(tenant_id, created_at);
+	CREATE INDEX jobs_scenario ON jobs(scenario_id, kind, state);
+	CREATE INDEX jobs_state ON jobs(state);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database at path and

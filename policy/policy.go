@@ -20,8 +20,13 @@ import (
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
-// ErrInvalidPolicy marks a policy directory that does not load or compile.
-var ErrInvalidPolicy = errors.New("invalid policy")
+// Error classes; test with errors.Is.
+var (
+	// ErrInvalidPolicy marks a policy directory that does not load or compile.
+	ErrInvalidPolicy = errors.New("invalid policy")
+	// ErrDenied: the policy refused what was asked (a job's admission).
+	ErrDenied = errors.New("denied by policy")
+)
 
 //go:embed rego/*.rego rego/*.json
 var embedded embed.FS
@@ -30,6 +35,7 @@ var embedded embed.FS
 const (
 	queryResult     = "data.sluice.egress.result"
 	queryThresholds = "data.sluice.egress.thresholds"
+	queryAdmission  = "data.sluice.admission.result"
 )
 
 // Engine is a loaded, compiled policy.
@@ -37,6 +43,7 @@ type Engine struct {
 	version    string
 	result     rego.PreparedEvalQuery
 	thresholds rego.PreparedEvalQuery
+	admission  rego.PreparedEvalQuery
 }
 
 // Decision is the policy's verdict on one product.
@@ -123,6 +130,9 @@ func LoadFS(ctx context.Context, fsys fs.FS) (*Engine, error) {
 	if e.thresholds, err = prepare(queryThresholds); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrInvalidPolicy)
 	}
+	if e.admission, err = prepare(queryAdmission); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, ErrInvalidPolicy)
+	}
 	return e, nil
 }
 
@@ -159,7 +169,7 @@ func (e *Engine) Decide(ctx context.Context, input any) (*Decision, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s is not an object: %w", queryResult, ErrInvalidPolicy)
 	}
-	d := &Decision{Policy: e.version, Reasons: []Reason{}}
+	d := &Decision{Policy: e.version, Reasons: reasons(m["reasons"])}
 	d.Decision, _ = m["decision"].(string)
 	switch d.Decision {
 	case "allow", "review", "deny":
@@ -169,16 +179,51 @@ func (e *Engine) Decide(ctx context.Context, input any) (*Decision, error) {
 	if n, ok := m["approvals"].(interface{ String() string }); ok {
 		fmt.Sscan(n.String(), &d.Approvals)
 	}
-	if rs, ok := m["reasons"].([]any); ok {
-		for _, r := range rs {
-			if rm, ok := r.(map[string]any); ok {
-				code, _ := rm["code"].(string)
-				msg, _ := rm["message"].(string)
-				d.Reasons = append(d.Reasons, Reason{Code: code, Message: msg})
-			}
+	return d, nil
+}
+
+// Admission is the policy's verdict on a submitted job.
+type Admission struct {
+	Allow   bool     `json:"allow"`
+	Reasons []Reason `json:"reasons"` // every condition the job fails
+	Policy  string   `json:"policy"`  // policy version (content hash)
+}
+
+// Admit evaluates the admission policy (data.sluice.admission.result) on a
+// job's input document (docs/jobs.md). A policy without admission rules
+// admits nothing.
+func (e *Engine) Admit(ctx context.Context, input any) (*Admission, error) {
+	rs, err := e.admission.Eval(ctx, rego.EvalInput(input))
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, fmt.Errorf("policy defines no %s: %w", queryAdmission, ErrInvalidPolicy)
+	}
+	m, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an object: %w", queryAdmission, ErrInvalidPolicy)
+	}
+	a := &Admission{Policy: e.version, Reasons: reasons(m["reasons"])}
+	a.Allow, _ = m["allow"].(bool)
+	if !a.Allow && len(a.Reasons) == 0 {
+		a.Reasons = []Reason{{Code: "denied", Message: "the admission policy gave no reason"}}
+	}
+	return a, nil
+}
+
+// reasons reads a policy's list of {code, message} objects.
+func reasons(v any) []Reason {
+	out := []Reason{}
+	rs, _ := v.([]any)
+	for _, r := range rs {
+		if rm, ok := r.(map[string]any); ok {
+			code, _ := rm["code"].(string)
+			msg, _ := rm["message"].(string)
+			out = append(out, Reason{Code: code, Message: msg})
 		}
 	}
-	return d, nil
+	return out
 }
 
 // TestResult is the outcome of one Rego test.

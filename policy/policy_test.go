@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/policy"
@@ -57,5 +58,39 @@ func TestDecide(t *testing.T) {
 	}
 	if v, _ := th["k_anonymity"].(interface{ String() string }); v == nil || v.String() != "25" {
 		t.Errorf("tightened k_anonymity = %v", th["k_anonymity"])
+	}
+}
+
+// TestAdmit: the Go side reads the admission policy's verdict and reasons.
+func TestAdmit(t *testing.T) {
+	ctx := context.Background()
+	e, err := policy.Default(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := map[string]any{
+		"job": map[string]any{"kind": "dev", "image": map[string]any{"name": "python", "digest": "sha256:ab"}, "code_digest": "sha256:cd",
+			"runtime": "runc", "limits": map[string]any{"cpus": 1}},
+		"scenario":  map[string]any{"id": "scn_1", "state": "active", "tenant_id": "t"},
+		"submitter": map[string]any{"role": "scientist", "tenant_id": "t"},
+		"platform":  map[string]any{"allowed_images": []any{"python"}, "runtimes": []any{"runc"}, "max_limits": map[string]any{"cpus": 8}},
+		"history":   map[string]any{"dev_succeeded": []any{}},
+	}
+	a, err := e.Admit(ctx, job)
+	if err != nil || !a.Allow || len(a.Reasons) != 0 || a.Policy != e.Version() {
+		t.Fatalf("a dev job: %+v %v", a, err)
+	}
+	job["job"].(map[string]any)["kind"] = "prod"
+	job["scenario"].(map[string]any)["state"] = "suspended"
+	a, err = e.Admit(ctx, job)
+	if err != nil || a.Allow {
+		t.Fatalf("a prod job in a suspended scenario: %+v %v", a, err)
+	}
+	var codes []string
+	for _, r := range a.Reasons {
+		codes = append(codes, r.Code)
+	}
+	if got, want := strings.Join(codes, ","), "prod_needs_dev_run,scenario_not_active"; got != want {
+		t.Errorf("reasons %s, want %s", got, want)
 	}
 }

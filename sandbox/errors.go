@@ -10,6 +10,8 @@ var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrLimit: a requested limit above the configured maximum.
 	ErrLimit = errors.New("limit above the configured maximum")
+	// ErrBusy: another process drives the job.
+	ErrBusy = errors.New("busy")
 	// ErrUnavailable: the container runtime cannot be reached.
 	ErrUnavailable = errors.New("container runtime unavailable")
 )

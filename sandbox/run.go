@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/dataset"
 	"github.com/sluicehq/sluice/internal/atomicfile"
 )
 
@@ -77,6 +78,7 @@ type Runner struct {
 	log      *slog.Logger
 	poll     time.Duration
 	mountOut func(dir string, size int64, uid uint32) error
+	open     dataset.Opener // inputs; the filesystem when nil
 }
 
 // Option configures a Runner.
@@ -108,6 +110,11 @@ func WithStore(s Store) Option { return func(r *Runner) { r.store = s } }
 // job's record is removed once nothing else of the job is left: its
 // outcome is result.json in its quarantine directory.
 func WithHistory() Option { return func(r *Runner) { r.history = true } }
+
+// WithInputOpener sets how job inputs are opened (Input.Path is the name
+// given to it): the server reads sealed views from its store this way,
+// decrypted as they are read. The local filesystem by default.
+func WithInputOpener(open dataset.Opener) Option { return func(r *Runner) { r.open = open } }
 
 // WithLogger sets the operational logger.
 func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
@@ -245,7 +252,7 @@ func (r *Runner) prepare(ctx context.Context, rec *JobRecord) error {
 		return err
 	}
 	t := time.Now()
-	inst, err := createWorkspace(ctx, r.stateDir, &job, r.code, &r.uids, r.mountOut)
+	inst, err := r.createWorkspace(ctx, &job)
 	if err != nil {
 		return r.fail(ctx, rec, nil, err)
 	}
@@ -266,7 +273,9 @@ func (r *Runner) prepare(ctx context.Context, rec *JobRecord) error {
 	r.log.Info("starting", "job", job.ID, "image", job.Image, "runtime", job.Runtime)
 	rec.attached = true
 	t = time.Now()
-	if err := r.exec.Start(ctx, inst); err != nil {
+	// Started whatever ctx says meanwhile: a job cancelled while its task
+	// starts is stopped by supervise (reason stopped), not failed halfway.
+	if err := r.exec.Start(context.WithoutCancel(ctx), inst); err != nil {
 		rec.Exit, rec.Reason, rec.Error = &Exit{Code: -1, At: time.Now()}, ReasonError, err.Error()
 		return r.put(ctx, rec, JobFinishing)
 	}
@@ -509,23 +518,17 @@ func (r *Runner) finish(ctx context.Context, rec *JobRecord) error {
 // was being prepared is removed and failed; a running one within its
 // deadline is waited for (reattached), one past it is stopped with reason
 // timeout, a stopped one is collected; a finished one is cleaned up. Jobs
-// another live process drives are left to it. Containers and workspaces
-// that no record names are removed.
+// another live process drives are left to it. Then Sweep removes what no
+// record names.
 func (r *Runner) Recover(ctx context.Context) ([]*Result, error) {
 	recs, err := r.store.List(ctx)
 	errs := []error{err}
-	ids, err := r.exec.List(ctx)
-	if err != nil {
-		return nil, errors.Join(append(errs, err)...)
-	}
-	known := map[string]bool{}
 	var (
 		mu      sync.Mutex
 		wg      sync.WaitGroup
 		results []*Result
 	)
 	for _, rec := range recs {
-		known[rec.ID] = true
 		lock, err := lockJob(r.stateDir, rec.ID)
 		if errors.Is(err, errLocked) {
 			r.log.Info("another process drives the job", "job", rec.ID)
@@ -549,6 +552,47 @@ func (r *Runner) Recover(ctx context.Context) ([]*Result, error) {
 		}()
 	}
 	wg.Wait()
+	errs = append(errs, r.Sweep(ctx))
+	sort.Slice(results, func(i, j int) bool { return results[i].JobID < results[j].JobID })
+	return results, errors.Join(errs...)
+}
+
+// Resume takes on one job an earlier process left behind, as Recover does,
+// in the caller's goroutine: the caller can stop it with ctx (the job then
+// ends stopped) and bound how many run at once. A job another live
+// process drives is ErrBusy; an unknown one ErrNotFound.
+func (r *Runner) Resume(ctx context.Context, id string) (*Result, error) {
+	lock, err := lockJob(r.stateDir, id)
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("job %s: another process drives it: %w", id, ErrBusy)
+	} else if err != nil {
+		return nil, err
+	}
+	defer lock.release()
+	rec, err := r.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.recoverJob(ctx, rec)
+}
+
+// Sweep removes the containers and workspaces that no record names: what a
+// process that crashed before it recorded a job, or after it forgot one,
+// left behind. Jobs with records are not touched.
+func (r *Runner) Sweep(ctx context.Context) error {
+	recs, err := r.store.List(ctx)
+	if err != nil {
+		return err // not knowing every record, it removes nothing
+	}
+	known := map[string]bool{}
+	for _, rec := range recs {
+		known[rec.ID] = true
+	}
+	ids, err := r.exec.List(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
 	for _, id := range ids {
 		if !known[id] {
 			r.log.Warn("removing a container no record names", "job", id)
@@ -562,8 +606,7 @@ func (r *Runner) Recover(ctx context.Context) ([]*Result, error) {
 			errs = append(errs, removeWorkspace(JobDir(r.stateDir, e.Name())))
 		}
 	}
-	sort.Slice(results, func(i, j int) bool { return results[i].JobID < results[j].JobID })
-	return results, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // recoverJob drives a job found in the store to its end; a job already

@@ -286,7 +286,7 @@ func TestRecoverEveryState(t *testing.T) {
 		qs[id] = filepath.Join(t.TempDir(), "q")
 		rec := &JobRecord{ID: id, State: st, Job: job, Quarantine: qs[id], StartedAt: time.Now()}
 		if st != JobQueued {
-			inst, err := createWorkspace(ctx, state, &job, DefaultCodeLimits, &r.uids, r.mountOut)
+			inst, err := r.createWorkspace(ctx, &job)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -363,7 +363,7 @@ func TestRecoverConcurrently(t *testing.T) {
 	r := fakeRunner(t, f, state)
 	for _, id := range []string{"job-a", "job-b"} {
 		job := Job{ID: id, Image: "i", Runtime: RuntimeRunc, Limits: DefaultLimits}
-		inst, err := createWorkspace(ctx, state, &job, DefaultCodeLimits, &r.uids, r.mountOut)
+		inst, err := r.createWorkspace(ctx, &job)
 		if err != nil {
 			t.Fatal(err)
 		}

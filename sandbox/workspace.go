@@ -58,7 +58,8 @@ type ManifestColumn struct {
 // createWorkspace lays out a job's directory: inputs in every format with a
 // manifest, the code, and the output directory as a tmpfs of the output size
 // limit. On error nothing is left behind.
-func createWorkspace(ctx context.Context, stateDir string, job *Job, code CodeLimits, uids *uidLeases, mountOut func(string, int64, uint32) error) (inst *Instance, err error) {
+func (r *Runner) createWorkspace(ctx context.Context, job *Job) (inst *Instance, err error) {
+	stateDir, uids := r.stateDir, &r.uids
 	dir := JobDir(stateDir, job.ID)
 	if _, err := os.Stat(dir); err == nil {
 		return nil, fmt.Errorf("job %s: a workspace already exists at %s: %w", job.ID, dir, ErrInvalidArgument)
@@ -87,16 +88,16 @@ func createWorkspace(ctx context.Context, stateDir string, job *Job, code CodeLi
 			uids.releaseFor(ws)
 		}
 	}()
-	if err := materializeInputs(ctx, inst.Mounts.Inputs, job.Inputs); err != nil {
+	if err := materializeInputs(ctx, inst.Mounts.Inputs, job.Inputs, r.open); err != nil {
 		return nil, err
 	}
 	if job.Code != "" {
 		inst.Mounts.Code = filepath.Join(dir, wsCode)
-		if err := copyCode(job.Code, inst.Mounts.Code, code); err != nil {
+		if err := copyCode(job.Code, inst.Mounts.Code, r.code); err != nil {
 			return nil, err
 		}
 	}
-	if err := mountOut(inst.Mounts.Output, job.Limits.OutputBytes, uid); err != nil {
+	if err := r.mountOut(inst.Mounts.Output, job.Limits.OutputBytes, uid); err != nil {
 		return nil, err
 	}
 	for _, f := range []string{inst.Stdout, inst.Stderr} {
@@ -107,9 +108,10 @@ func createWorkspace(ctx context.Context, stateDir string, job *Job, code CodeLi
 	return inst, nil
 }
 
-// materializeInputs writes each input as Arrow IPC, Parquet and CSV, and
-// the manifest, readable by the job user and by nobody else but root.
-func materializeInputs(ctx context.Context, dir string, inputs []Input) error {
+// materializeInputs writes each input (opened with open: the filesystem
+// when nil) as Arrow IPC, Parquet and CSV, and the manifest, readable by the
+// job user and by nobody else but root.
+func materializeInputs(ctx context.Context, dir string, inputs []Input, open dataset.Opener) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -123,7 +125,7 @@ func materializeInputs(ctx context.Context, dir string, inputs []Input) error {
 		for _, name := range InputFormats {
 			dsts = append(dsts, filepath.Join(d, name))
 		}
-		schema, rows, err := dataset.Convert(ctx, in.Path, dsts...)
+		schema, rows, err := dataset.Convert(ctx, in.Path, dataset.Options{Open: open}, dsts...)
 		if err != nil {
 			return fmt.Errorf("input %s: %w", in.Name, err)
 		}
@@ -147,6 +149,19 @@ func materializeInputs(ctx context.Context, dir string, inputs []Input) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "manifest.json"), append(data, '\n'), 0o644)
+}
+
+// CheckCode checks a code bundle (a directory or .tar.gz) as a job's
+// workspace would take it — regular files and directories only, nothing
+// that escapes, within lim — by unpacking it into a scratch directory under
+// tmp that is removed after. The error names the limit or entry at fault.
+func CheckCode(src, tmp string, lim CodeLimits) error {
+	dir, err := os.MkdirTemp(tmp, "code-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	return copyCode(src, filepath.Join(dir, "code"), lim)
 }
 
 // copyCode copies a code directory or .tar.gz into dst: regular files and

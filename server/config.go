@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluicehq/sluice/sandbox"
 )
 
 // Config is the server's configuration. It comes from a YAML file, then
@@ -34,10 +37,39 @@ type Config struct {
 	// It holds plaintext sources, so it is never inside DataDir (whose bytes
 	// hold no raw value); without it, registration by path is refused.
 	ImportDir string `yaml:"import_dir"`
+	// StateDir holds the sandbox's job workspaces while jobs run (default
+	// DataDir/sandbox). Workspaces hold masked views, never raw data.
+	StateDir string `yaml:"state_dir"`
+	// MaxJobs is how many jobs run at once; the rest wait, oldest first.
+	MaxJobs int `yaml:"max_jobs"`
+	// AllowedImages are the images jobs may use, by name or digest (the
+	// admission policy checks them).
+	AllowedImages []string `yaml:"allowed_images"`
+	// MaxLimits are the ceilings of a job's resources (sandbox.MaxLimits
+	// when zero).
+	MaxLimits sandbox.Limits `yaml:"-"`
+}
+
+// withDefaults fills what a complete configuration may leave out.
+func (c Config) withDefaults() Config {
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(c.DataDir, "sandbox")
+	}
+	if c.MaxJobs <= 0 {
+		c.MaxJobs = DefaultConfig.MaxJobs
+	}
+	if c.AllowedImages == nil {
+		c.AllowedImages = DefaultConfig.AllowedImages
+	}
+	if c.MaxLimits == (sandbox.Limits{}) {
+		c.MaxLimits = sandbox.MaxLimits
+	}
+	return c
 }
 
 // DefaultConfig is the configuration when nothing is given.
-var DefaultConfig = Config{Listen: "127.0.0.1:8420", TokenTTL: 30 * 24 * time.Hour, ShutdownGrace: 10 * time.Second}
+var DefaultConfig = Config{Listen: "127.0.0.1:8420", TokenTTL: 30 * 24 * time.Hour, ShutdownGrace: 10 * time.Second,
+	MaxJobs: 2, AllowedImages: []string{"busybox", "python"}}
 
 // envVars are the environment variables a Config reads.
 var envVars = map[string]string{
@@ -48,6 +80,9 @@ var envVars = map[string]string{
 	"SLUICE_MASTER_KEY":     "master_key",
 	"SLUICE_STORE":          "store",
 	"SLUICE_IMPORT_DIR":     "import_dir",
+	"SLUICE_STATE_DIR":      "state_dir",
+	"SLUICE_MAX_JOBS":       "max_jobs",
+	"SLUICE_ALLOWED_IMAGES": "allowed_images",
 }
 
 // LoadConfig reads the file at path (none when "") over DefaultConfig, then
@@ -92,6 +127,16 @@ func (c *Config) Set(key, v string) error {
 		c.Store = v
 	case "import_dir":
 		c.ImportDir = v
+	case "state_dir":
+		c.StateDir = v
+	case "max_jobs":
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q: use a positive number of jobs", v)
+		}
+		c.MaxJobs = n
+	case "allowed_images":
+		c.AllowedImages = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
 	case "token_ttl", "shutdown_grace":
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

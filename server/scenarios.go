@@ -191,6 +191,11 @@ func (s *Server) decide(ctx context.Context, id string, d metadata.ScenarioDecis
 	if err != nil {
 		return sc, err
 	}
+	if s.sched != nil && (d.To == metadata.ScenarioSuspended || d.To == metadata.ScenarioTerminated) {
+		// R8: access closes at once — running jobs stop, queued ones will not start.
+		s.sched.cancelScenario(id, fmt.Errorf("scenario %s was %s", id, d.Verb+"d"))
+		s.sched.wake()
+	}
 	if d.To == metadata.ScenarioTerminated {
 		s.dropViews(ctx, sc)
 		if err := s.appendAudit(ctx, audit.Record{Actor: principal(ctx).ID, Role: string(principal(ctx).Role), Action: "destroy-scenario-keys",

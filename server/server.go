@@ -23,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/audit"
 	"github.com/sluicehq/sluice/internal/atomicfile"
 	"github.com/sluicehq/sluice/metadata"
+	"github.com/sluicehq/sluice/policy"
 	"github.com/sluicehq/sluice/storage"
 )
 
@@ -42,15 +43,26 @@ type Server struct {
 	handler http.Handler
 	metrics *metrics
 	watch   *authWatch
+	policy  *policy.Engine
+	exec    Executor   // nil: this server runs no jobs
+	sched   *scheduler // with exec
 }
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithExecutor lets the server run jobs in this sandbox (containerd in
+// production). Without one, job submissions are refused as unavailable.
+func WithExecutor(e Executor) Option { return func(s *Server) { s.exec = e } }
 
 // New opens the data directory and the subsystems. On the first start (no
 // user yet) it creates the administrator and writes its token to
 // DataDir/admin.token (0600).
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -74,10 +86,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		trail.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, pub: key.Public().(ed25519.PublicKey), master: master, store: store, metrics: newMetrics(), watch: newAuthWatch()}
+	engine, err := policy.Default(ctx)
+	if err != nil {
+		meta.Close()
+		trail.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, pub: key.Public().(ed25519.PublicKey), master: master, store: store,
+		metrics: newMetrics(meta), watch: newAuthWatch(), policy: engine}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if err := s.removeScratch(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.exec != nil {
+		if s.sched, err = newScheduler(s, s.exec); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -146,7 +178,7 @@ func (s *Server) routes() http.Handler {
 	useAPIErrors()
 	mux := http.NewServeMux()
 	hc := huma.DefaultConfig("Sluice", "1.0.0")
-	hc.Info.Description = "The Sluice platform API: tenants, users and tokens; datasets; scenarios and their views; the audit trail; alerts. (Jobs and egress follow.)"
+	hc.Info.Description = "The Sluice platform API: tenants, users and tokens; datasets; scenarios and their views; code bundles and jobs; the audit trail; alerts. (Egress follows.)"
 	hc.OpenAPIPath = "/api/openapi"
 	hc.DocsPath = "" // no page that loads scripts from elsewhere: air-gapped platforms
 	hc.SchemasPath = "/api/schemas"
@@ -161,6 +193,7 @@ func (s *Server) routes() http.Handler {
 	s.registerAudit(api)
 	s.registerViews(api)
 	s.registerAlerts(api)
+	s.registerJobs(api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.meta.Ping(r.Context()); err != nil {
@@ -173,9 +206,23 @@ func (s *Server) routes() http.Handler {
 	return s.metrics.instrument(rejectForms(mux))
 }
 
-// Serve serves on ln until ctx ends, then lets requests in flight finish
-// (up to ShutdownGrace). Jobs are not stopped: the next start recovers them.
+// StartJobs takes on the jobs an earlier process left and starts the
+// scheduler, until ctx ends (Serve calls it). Without an executor it does
+// nothing.
+func (s *Server) StartJobs(ctx context.Context) error {
+	if s.sched == nil {
+		return nil
+	}
+	return s.sched.start(ctx)
+}
+
+// Serve runs the scheduler and serves on ln until ctx ends, then lets
+// requests in flight finish (up to ShutdownGrace). Jobs are not stopped:
+// the next start recovers them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.StartJobs(ctx); err != nil {
+		return err
+	}
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -202,7 +249,7 @@ type metrics struct {
 	alerts      *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(meta *metadata.SQLite) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -218,8 +265,33 @@ func newMetrics() *metrics {
 	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_alerts_total", Help: "Alerts raised, by kind.",
 	}, []string{"kind"})
-	m.reg.MustRegister(m.requests, m.latency, m.auditWrites, m.alerts, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.requests, m.latency, m.auditWrites, m.alerts, jobsCollector{meta}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// jobsCollector reports the jobs by state, counted when scraped; the queue
+// depth is the queued ones.
+type jobsCollector struct{ meta *metadata.SQLite }
+
+var (
+	jobsDesc  = prometheus.NewDesc("sluice_jobs", "Jobs by state.", []string{"state"}, nil)
+	queueDesc = prometheus.NewDesc("sluice_job_queue_depth", "Jobs waiting for the scheduler.", nil, nil)
+)
+
+func (jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc; ch <- queueDesc }
+
+func (c jobsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := c.meta.CountJobs(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(jobsDesc, err)
+		return
+	}
+	for _, st := range []string{"queued", "preparing", "running", "finishing", "done", "failed"} {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n[st]), st)
+	}
+	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n["queued"]))
 }
 
 // instrument counts and times every request by its route pattern (never
@@ -247,3 +319,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (to flush a
+// followed log).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -22,7 +22,7 @@ func TestDatasetFromSealedObject(t *testing.T) {
 		plain := filepath.Join(dir, "residents."+ext)
 		if ext == "csv" {
 			plain = src
-		} else if _, _, err := dataset.Convert(ctx, src, plain); err != nil {
+		} else if _, _, err := dataset.Convert(ctx, src, dataset.Options{}, plain); err != nil {
 			t.Fatal(err)
 		}
 		f, _ := os.Open(plain)

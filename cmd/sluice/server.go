@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,21 +10,25 @@ import (
 
 	"github.com/spf13/cobra"
 
+	ctrd "github.com/sluicehq/sluice/sandbox/containerd"
 	"github.com/sluicehq/sluice/server"
 )
 
 func newServerCmd() *cobra.Command {
-	var configFile string
+	var configFile, ctrdAddress, ctrdNamespace, cacheDir string
 	flags := map[string]*string{"data-dir": new(string), "listen": new(string), "token-ttl": new(string), "import-dir": new(string)}
 	c := &cobra.Command{
 		Use:   "server [--data-dir DIR] [--listen ADDR] [--config FILE]",
-		Short: "Run the Sluice platform: the JSON API, and later the scheduler, sandbox and gate",
+		Short: "Run the Sluice platform: the JSON API, the job scheduler and its sandbox",
 		Long: `Runs sluice server: the JSON API under /api/v1 (described at /api/openapi.json),
-/healthz, /readyz and /metrics (Prometheus).
+/healthz, /readyz and /metrics (Prometheus), and the scheduler that runs jobs in
+containerd (at most max_jobs at once; a restarted server takes on the jobs it
+left running). Without containerd the server still starts, and refuses jobs.
 
 Configuration comes from --config (YAML: data_dir, listen, token_ttl,
-shutdown_grace, master_key, store, import_dir), then the SLUICE_* variables of
-the same names (SLUICE_DATA_DIR, …), then flags: each overrides the one before.
+shutdown_grace, master_key, store, import_dir, state_dir, max_jobs,
+allowed_images), then the SLUICE_* variables of the same names
+(SLUICE_DATA_DIR, …), then flags: each overrides the one before.
 
 The first start creates the administrator and writes its API token to
 DATA_DIR/admin.token (mode 0600). SIGINT or SIGTERM stops the server after
@@ -47,7 +52,18 @@ the requests in flight.`,
 				return usageError{err}
 			}
 			log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil))
-			srv, err := server.New(c.Context(), cfg, log)
+			var opts []server.Option
+			ctrdOpts := []ctrd.Option{ctrd.WithNamespace(ctrdNamespace)}
+			if runsc := ctrd.LookRunsc(cacheDir); runsc != "" {
+				ctrdOpts = append(ctrdOpts, ctrd.WithRunsc(runsc, filepath.Join(cmp.Or(cfg.StateDir, filepath.Join(cfg.DataDir, "sandbox")), "bin")))
+			}
+			if exe, err := ctrd.New(c.Context(), ctrdAddress, ctrdOpts...); err != nil {
+				log.Warn("containerd is not reachable: this server runs no jobs", "address", ctrdAddress, "err", err)
+			} else {
+				defer exe.Close()
+				opts = append(opts, server.WithExecutor(exe))
+			}
+			srv, err := server.New(c.Context(), cfg, log, opts...)
 			if err != nil {
 				return err
 			}
@@ -69,5 +85,8 @@ the requests in flight.`,
 	f.StringVar(flags["listen"], "listen", "", "address to serve on (default "+server.DefaultConfig.Listen+")")
 	f.StringVar(flags["import-dir"], "import-dir", "", "the only directory datasets are registered from by path (outside --data-dir)")
 	f.StringVar(flags["token-ttl"], "token-ttl", "", "default lifetime of API tokens (default "+server.DefaultConfig.TokenTTL.String()+")")
+	f.StringVar(&ctrdAddress, "containerd-address", ctrd.DefaultAddress, "containerd socket jobs run through")
+	f.StringVar(&ctrdNamespace, "namespace", ctrd.DefaultNamespace, "containerd namespace of the images and jobs")
+	f.StringVar(&cacheDir, "cache-dir", "/var/cache/sluice", "where hack/deps.sh put gVisor's runsc (bin/runsc)")
 	return c
 }

@@ -37,7 +37,7 @@ func TestCorruptSources(t *testing.T) {
 	os.WriteFile(head, b, 0o600)
 	for _, ext := range []string{"arrow", "arrows", "parquet"} {
 		src := filepath.Join(dir, "head."+ext)
-		if _, _, err := dataset.Convert(context.Background(), head, src); err != nil {
+		if _, _, err := dataset.Convert(context.Background(), head, dataset.Options{}, src); err != nil {
 			t.Fatal(err)
 		}
 		corrupt.Variants(t, src, dir, 3, 300, func(i int, p string) {

@@ -170,6 +170,19 @@ func (e *Executor) Check(ctx context.Context, job sandbox.Job) error {
 	return err
 }
 
+// ImageDigest is the digest of an imported image's manifest (or index):
+// what a job's image is pinned by.
+func (e *Executor) ImageDigest(ctx context.Context, name string) (string, error) {
+	image, err := e.client.GetImage(e.ctx(ctx), name)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return "", fmt.Errorf("image %q is not imported (sluice image build / sluice image import): %w", name, sandbox.ErrNotFound)
+		}
+		return "", mapErr(name, err)
+	}
+	return image.Target().Digest.String(), nil
+}
+
 // image returns the job's image, or why the job cannot run here.
 func (e *Executor) image(ctx context.Context, job sandbox.Job) (containerd.Image, error) {
 	if job.Runtime == sandbox.RuntimeGVisor {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/metadata"
+	"github.com/sluicehq/sluice/server"
 )
 
 // Client talks to one server as one user.
@@ -208,4 +209,107 @@ func (c *Client) ListAlerts(ctx context.Context, since time.Time) ([]metadata.Al
 	}
 	out, err := call[struct{ Alerts []metadata.Alert }](ctx, c, "GET", "/api/v1/alerts"+q, nil)
 	return out.Alerts, err
+}
+
+// UploadCode sends a code bundle (.tar.gz); the server names it by its
+// sha256.
+func (c *Client) UploadCode(ctx context.Context, bundle io.Reader) (metadata.CodeBundle, error) {
+	var out metadata.CodeBundle
+	var buf bytes.Buffer
+	if err := c.stream(ctx, "POST", "/api/v1/code", "application/gzip", bundle, &buf); err != nil {
+		return out, err
+	}
+	err := json.Unmarshal(buf.Bytes(), &out)
+	return out, err
+}
+
+// JobRequest is a job to submit.
+type JobRequest struct {
+	Scenario string           `json:"scenario"`
+	Kind     string           `json:"kind"`
+	Image    string           `json:"image"`
+	Code     string           `json:"code"`
+	Command  []string         `json:"command"`
+	Runtime  string           `json:"runtime,omitempty"`
+	Limits   server.JobLimits `json:"limits,omitzero"`
+}
+
+// SubmitJob submits a job; the admission policy's refusal is an *Error
+// with code "denied" and its reasons in the message.
+func (c *Client) SubmitJob(ctx context.Context, r JobRequest) (server.JobView, error) {
+	return call[server.JobView](ctx, c, "POST", "/api/v1/jobs", r)
+}
+
+// Job reads a job.
+func (c *Client) Job(ctx context.Context, id string) (server.JobView, error) {
+	return call[server.JobView](ctx, c, "GET", "/api/v1/jobs/"+url.PathEscape(id), nil)
+}
+
+// ListJobs lists the jobs the caller may see, of a scenario or in a state
+// when given.
+func (c *Client) ListJobs(ctx context.Context, scenario, state string) ([]server.JobView, error) {
+	q := url.Values{}
+	if scenario != "" {
+		q.Set("scenario", scenario)
+	}
+	if state != "" {
+		q.Set("state", state)
+	}
+	path := "/api/v1/jobs"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	out, err := call[struct{ Jobs []server.JobView }](ctx, c, "GET", path, nil)
+	return out.Jobs, err
+}
+
+// CancelJob stops a job.
+func (c *Client) CancelJob(ctx context.Context, id string) (server.JobView, error) {
+	return call[server.JobView](ctx, c, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil)
+}
+
+// Logs writes a dev job's stdout or stderr to w; with follow, until the
+// job ends.
+func (c *Client) Logs(ctx context.Context, id, stream string, follow bool, w io.Writer) error {
+	path := "/api/v1/jobs/" + url.PathEscape(id) + "/logs/" + url.PathEscape(stream)
+	if follow {
+		path += "?follow=true"
+	}
+	return c.stream(ctx, "GET", path, "", nil, w)
+}
+
+// Output writes one output of a dev job to w.
+func (c *Client) Output(ctx context.Context, id, path string, w io.Writer) error {
+	return c.stream(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/output?path="+url.QueryEscape(path), "", nil, w)
+}
+
+// stream sends a request with a raw body (none when nil) and copies the
+// answer to w as it comes, with no overall time limit (a followed log lasts
+// as long as its job); an error answer is an *Error.
+func (c *Client) stream(ctx context.Context, method, path, contentType string, body io.Reader, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := (&http.Client{Transport: c.http.Transport}).Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %v: %w", c.base, err, ErrUnreachable)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		e := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(data, e) != nil || e.Code == "" {
+			e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		}
+		return e
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
 }

@@ -1,0 +1,407 @@
+package server
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/namespaces"
+
+	"github.com/sluicehq/sluice/images"
+	"github.com/sluicehq/sluice/internal/leakcheck"
+	ctrd "github.com/sluicehq/sluice/sandbox/containerd"
+)
+
+// The job tests run against the real containerd and runc (make test
+// installs and starts them) with the images of images/, in a containerd
+// namespace of their own.
+const jobNamespace = "sluice-test-server"
+
+var imagesOnce sync.Once
+
+// sandboxExecutor connects to containerd and imports busybox and python
+// (built once, cached in /var/cache/sluice/images).
+func sandboxExecutor(t *testing.T) *ctrd.Executor {
+	t.Helper()
+	addr := ctrd.DefaultAddress
+	if a := os.Getenv("SLUICE_CONTAINERD_ADDRESS"); a != "" {
+		addr = a
+	}
+	e, err := ctrd.New(context.Background(), addr, ctrd.WithNamespace(jobNamespace))
+	if err != nil {
+		t.Fatalf("containerd is required for this test (make test installs and starts it): %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	var ierr error
+	imagesOnce.Do(func() {
+		ctx := namespaces.WithNamespace(context.Background(), jobNamespace)
+		cache := "/var/cache/sluice/images"
+		if d := os.Getenv("SLUICE_CACHE"); d != "" {
+			cache = filepath.Join(d, "images")
+		}
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		for _, name := range []string{"busybox", "python"} {
+			if _, ierr = images.Ensure(ctx, e.Client(), filepath.Join("..", "images", name), cache, "overlayfs", log); ierr != nil {
+				return
+			}
+		}
+	})
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	return e
+}
+
+// startJobs is a server with the real sandbox and its scheduler running,
+// stopped (its jobs left to recovery, none running at the end of a test)
+// when the test ends.
+func startJobs(t *testing.T, dataDir string) *fixture {
+	t.Helper()
+	exe := sandboxExecutor(t)
+	logs := &bytes.Buffer{}
+	cfg := DefaultConfig
+	cfg.DataDir, cfg.ImportDir = dataDir, t.TempDir()
+	srv, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)), WithExecutor(exe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := srv.StartJobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { cancel(); hs.Close(); srv.Close() })
+	token, err := os.ReadFile(filepath.Join(dataDir, AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{srv: srv, dir: dataDir, imp: cfg.ImportDir, admin: client{t: t, url: hs.URL, token: strings.TrimSpace(string(token))}, logs: logs}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// codeBundle packs files into a .tar.gz.
+func codeBundle(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, body := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	gz.Close()
+	return buf.Bytes()
+}
+
+// upload sends a code bundle and returns its digest.
+func (c client) upload(bundle []byte) (string, int) {
+	c.t.Helper()
+	req, _ := http.NewRequest("POST", c.url+"/api/v1/code", bytes.NewReader(bundle))
+	req.Header.Set("Content-Type", "application/gzip")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Digest string }
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == 200 {
+		if err := json.Unmarshal(data, &out); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	return out.Digest, resp.StatusCode
+}
+
+// get reads a body that is not JSON.
+func (c client) get(path string) (string, int) {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return string(data), resp.StatusCode
+}
+
+type jobOut struct {
+	ID, State, Reason, Error, Kind string
+	ExitCode                       *int `json:"exit_code"`
+	Outputs                        []struct{ Path, SHA256 string }
+	Quarantined                    bool
+}
+
+// submit sends a job and returns it, or the API's error.
+func (c client) submit(body map[string]any) (jobOut, apiErr, int) {
+	c.t.Helper()
+	var raw json.RawMessage
+	code := c.call("POST", "/api/v1/jobs", body, &raw)
+	var j jobOut
+	var e apiErr
+	if code == 200 {
+		json.Unmarshal(raw, &j)
+	} else {
+		json.Unmarshal(raw, &e)
+	}
+	return j, e, code
+}
+
+// wait polls a job until it has ended.
+func (c client) wait(id string) jobOut {
+	c.t.Helper()
+	var j jobOut
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if code := c.call("GET", "/api/v1/jobs/"+id, nil, &j); code != 200 {
+			c.t.Fatalf("job %s: %d", id, code)
+		}
+		if j.State == "done" || j.State == "failed" {
+			return j
+		}
+	}
+	c.t.Fatalf("job %s still %s after 3 minutes", id, j.State)
+	return j
+}
+
+// waitState polls a job until it is in state.
+func (c client) waitState(id, state string) {
+	c.t.Helper()
+	var j jobOut
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		c.call("GET", "/api/v1/jobs/"+id, nil, &j)
+		if j.State == state {
+			return
+		}
+		if j.State == "done" || j.State == "failed" {
+			c.t.Fatalf("job %s ended (%s %s: %s) before it was %s", id, j.State, j.Reason, j.Error, state)
+		}
+	}
+	c.t.Fatalf("job %s is %s, never %s", id, j.State, state)
+}
+
+const incomeByCity = `import pandas as pd
+df = pd.read_csv("/data/in/residents/data.csv", dtype=str)
+df["city"] = df["district_code"].str[:4]
+df["monthly_income"] = df["monthly_income"].astype(float)
+out = df.groupby("city").agg(n=("monthly_income", "size"), mean_income=("monthly_income", "mean")).reset_index()
+out.to_csv("/data/out/income_by_city.csv", index=False)
+print("rows", len(df))
+`
+
+// TestJobs is the job flow on the real sandbox with images/python: code
+// uploaded and pinned by digest; admission by policy (image allow-list,
+// prod only after dev); a dev job over the dev extract whose output and
+// log its submitter reads; a prod job over the prod view whose outputs
+// and logs nobody reads; another tenant sees nothing; no raw identifier
+// anywhere in the data directory.
+func TestJobs(t *testing.T) {
+	f := startJobs(t, filepath.Join(t.TempDir(), "data"))
+	src := f.importCorpus(t)
+	classes, _ := os.ReadFile(corpusClasses)
+	if code := f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	var acme, beta struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "beta"}, &beta)
+	_, aliceTok := f.createUser("alice", "scientist", acme.ID)
+	_, carolTok := f.createUser("carol", "scientist", acme.ID)
+	_, bobTok := f.createUser("bob", "scientist", beta.ID)
+	_, audTok := f.createUser("audrey", "auditor", "")
+	alice, carol, bob, auditor := f.admin.as(aliceTok), f.admin.as(carolTok), f.admin.as(bobTok), f.admin.as(audTok)
+	var sc struct{ ID string }
+	alice.call("POST", "/api/v1/scenarios", map[string]any{"name": "income", "purpose": "income by city", "until": time.Now().Add(time.Hour),
+		"datasets": []map[string]any{{"name": "residents", "columns": []string{"person_id", "district_code", "monthly_income"}}}}, &sc)
+	if code := f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, nil); code != 200 {
+		t.Fatalf("approve: %d", code)
+	}
+
+	digest, code := alice.upload(codeBundle(t, map[string]string{"main.py": incomeByCity}))
+	if code != 200 || !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("upload: %d %q", code, digest)
+	}
+	if _, code := alice.upload([]byte("not a tar.gz")); code != 400 {
+		t.Errorf("a bundle that is not a .tar.gz: %d, want 400", code)
+	}
+	job := func(kind, image, code string) map[string]any {
+		return map[string]any{"scenario": sc.ID, "kind": kind, "image": image, "code": code,
+			"command": []string{"python3", "/code/main.py"}, "limits": map[string]any{"timeout": "5m"}}
+	}
+
+	// Admission: prod before dev, an image off the allow-list, limits
+	// above the maximums, another tenant's scenario or code.
+	if _, e, code := alice.submit(job("prod", "python", digest)); code != 403 || e.Code != "denied" || !strings.Contains(e.Message, "dev first") {
+		t.Errorf("prod before dev: %d %+v", code, e)
+	}
+	if _, e, code := alice.submit(job("dev", "alpine", digest)); code != 403 || !strings.Contains(e.Message, "allow-list") {
+		t.Errorf("an image off the allow-list: %d %+v", code, e)
+	}
+	big := job("dev", "python", digest)
+	big["limits"] = map[string]any{"cpus": 64}
+	if _, e, code := alice.submit(big); code != 403 || !strings.Contains(e.Message, "cpus") {
+		t.Errorf("64 cpus: %d %+v", code, e)
+	}
+	if _, _, code := bob.submit(job("dev", "python", digest)); code != 404 {
+		t.Errorf("another tenant's scenario: %d, want 404", code)
+	}
+	if _, _, code := f.admin.submit(job("dev", "python", digest)); code != 403 {
+		t.Errorf("an admin submits: %d, want 403", code)
+	}
+
+	// Dev: the submitter reads its output and log.
+	dev, e, code := alice.submit(job("dev", "python", digest))
+	if code != 200 {
+		t.Fatalf("dev job: %d %+v", code, e)
+	}
+	dev = alice.wait(dev.ID)
+	if dev.State != "done" || dev.Reason != "exited" || dev.ExitCode == nil || *dev.ExitCode != 0 || len(dev.Outputs) != 1 {
+		t.Fatalf("dev job ended %+v", dev)
+	}
+	body, code := alice.get("/api/v1/jobs/" + dev.ID + "/output?path=income_by_city.csv")
+	if code != 200 || !strings.HasPrefix(body, "city,n,mean_income") {
+		t.Errorf("dev output: %d %.80q", code, body)
+	}
+	logs, code := alice.get("/api/v1/jobs/" + dev.ID + "/logs/stdout")
+	if code != 200 || !strings.HasPrefix(logs, "rows ") || strings.HasPrefix(logs, "rows 6000") {
+		t.Errorf("dev stdout: %d %q (the dev extract is a sample, not the 6000 rows)", code, logs)
+	}
+	if _, code := carol.get("/api/v1/jobs/" + dev.ID + "/output?path=income_by_city.csv"); code != 403 {
+		t.Errorf("another scientist of the tenant reads a dev output: %d, want 403", code)
+	}
+	for _, p := range []string{"/api/v1/jobs/" + dev.ID, "/api/v1/jobs/" + dev.ID + "/logs/stdout"} {
+		if _, code := bob.get(p); code != 404 {
+			t.Errorf("another tenant: GET %s: %d, want 404", p, code)
+		}
+	}
+	var list struct{ Jobs []jobOut }
+	bob.call("GET", "/api/v1/jobs", nil, &list)
+	if len(list.Jobs) != 0 {
+		t.Errorf("another tenant lists %d jobs", len(list.Jobs))
+	}
+
+	// Prod: the same code, now admitted; its outputs and logs are
+	// readable by no role.
+	prod, e, code := alice.submit(job("prod", "python", digest))
+	if code != 200 {
+		t.Fatalf("prod job after dev: %d %+v", code, e)
+	}
+	prod = alice.wait(prod.ID)
+	if prod.State != "done" || !prod.Quarantined || len(prod.Outputs) != 1 {
+		t.Fatalf("prod job ended %+v", prod)
+	}
+	for _, who := range []client{alice, f.admin, auditor, carol} {
+		for _, p := range []string{"/output?path=income_by_city.csv", "/logs/stdout", "/logs/stderr"} {
+			if body, code := who.get("/api/v1/jobs/" + prod.ID + p); code != 403 || strings.Contains(body, "rows") {
+				t.Errorf("a prod job's %s: %d, want 403", p, code)
+			}
+		}
+	}
+	if q, err := os.ReadFile(filepath.Join(f.dir, "quarantine", prod.ID, "stdout")); err != nil || !strings.HasPrefix(string(q), "rows 6000") {
+		t.Errorf("the prod job's stdout in quarantine: %q %v (the prod view has every row)", q, err)
+	}
+
+	// Nothing of the raw identifiers in the data directory.
+	raw := leakcheck.New(identifierValues(t, src, string(classes)))
+	filepath.Walk(f.dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			if n := raw.Count(b); n > 0 {
+				t.Errorf("%s holds %d raw identifier values", p, n)
+			}
+		}
+		return nil
+	})
+	if n := raw.Count(f.logs.Bytes()); n > 0 {
+		t.Errorf("the server's log holds %d raw identifier values", n)
+	}
+}
+
+// TestJobsStopWithTheirScenario: suspension stops a running job at once
+// and refuses new ones; a followed log streams until the job ends;
+// cancel stops a job; termination refuses jobs.
+func TestJobsStopWithTheirScenario(t *testing.T) {
+	f := startJobs(t, filepath.Join(t.TempDir(), "data"))
+	src := f.importCorpus(t)
+	classes, _ := os.ReadFile(corpusClasses)
+	f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil)
+	var acme struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	_, aliceTok := f.createUser("alice", "scientist", acme.ID)
+	alice := f.admin.as(aliceTok)
+	var sc struct{ ID string }
+	alice.call("POST", "/api/v1/scenarios", map[string]any{"name": "stops", "purpose": "p", "until": time.Now().Add(time.Hour),
+		"datasets": []map[string]any{{"name": "residents", "columns": []string{"district_code"}}}}, &sc)
+	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, nil)
+	sleeper, _ := alice.upload(codeBundle(t, map[string]string{"run.sh": "for i in 1 2 3; do echo tick $i; sleep 0.3; done\nsleep ${1:-0}\n"}))
+	job := func(args ...string) map[string]any {
+		return map[string]any{"scenario": sc.ID, "kind": "dev", "image": "busybox", "code": sleeper, "command": append([]string{"sh", "/code/run.sh"}, args...)}
+	}
+
+	// A followed log: everything the job prints, and the response ends
+	// when the job does.
+	j, e, code := alice.submit(job())
+	if code != 200 {
+		t.Fatalf("submit: %d %+v", code, e)
+	}
+	alice.waitState(j.ID, "running")
+	logs, code := alice.get("/api/v1/jobs/" + j.ID + "/logs/stdout?follow=true")
+	if code != 200 || logs != "tick 1\ntick 2\ntick 3\n" {
+		t.Errorf("followed log: %d %q", code, logs)
+	}
+	if j = alice.wait(j.ID); j.State != "done" {
+		t.Errorf("the followed job ended %+v", j)
+	}
+
+	// Suspension stops a running job at once (R8) and admits no other.
+	long, _, _ := alice.submit(job("300"))
+	alice.waitState(long.ID, "running")
+	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/suspend", nil, nil)
+	if long = alice.wait(long.ID); long.Reason != "stopped" {
+		t.Errorf("a job of a suspended scenario ended %+v, want stopped", long)
+	}
+	if _, e, code := alice.submit(job()); code != 403 || !strings.Contains(e.Message, "suspended") {
+		t.Errorf("a job in a suspended scenario: %d %+v", code, e)
+	}
+	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/resume", nil, nil)
+
+	// Cancel, by the submitter.
+	long, _, _ = alice.submit(job("300"))
+	alice.waitState(long.ID, "running")
+	if code := alice.call("POST", "/api/v1/jobs/"+long.ID+"/cancel", nil, nil); code != 200 {
+		t.Errorf("cancel: %d", code)
+	}
+	if long = alice.wait(long.ID); long.Reason != "stopped" {
+		t.Errorf("a cancelled job ended %+v", long)
+	}
+
+	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/terminate", nil, nil)
+	if _, e, code := alice.submit(job()); code != 403 || !strings.Contains(e.Message, "terminated") {
+		t.Errorf("a job in a terminated scenario: %d %+v", code, e)
+	}
+}
