@@ -41,6 +41,10 @@ type Instance struct {
 	Stdout     string // host file receiving stdout
 	Stderr     string // host file receiving stderr
 	Deadline   time.Time
+	// Owner names the Runner the job belongs to (its state directory):
+	// runners that share a containerd namespace leave each other's
+	// containers alone (Sweep).
+	Owner string
 }
 
 // Exit is how a task ended.
@@ -73,6 +77,7 @@ type Status struct {
 	Exit     *Exit // when stopped
 	Deadline time.Time
 	Image    string
+	Owner    string // Instance.Owner of the job, when the executor knows it
 	// Usage is the latest resource reading.
 	Usage Usage
 }

@@ -576,9 +576,11 @@ func (r *Runner) Resume(ctx context.Context, id string) (*Result, error) {
 	return r.recoverJob(ctx, rec)
 }
 
-// Sweep removes the containers and workspaces that no record names: what a
-// process that crashed before it recorded a job, or after it forgot one,
-// left behind. Jobs with records are not touched.
+// Sweep removes the containers and workspaces of this runner (its state
+// directory) that no record names: what a process that crashed before it
+// recorded a job, or after it forgot one, left behind. Jobs with records,
+// and the containers of other runners in the same namespace, are not
+// touched.
 func (r *Runner) Sweep(ctx context.Context) error {
 	recs, err := r.store.List(ctx)
 	if err != nil {
@@ -592,12 +594,22 @@ func (r *Runner) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	owner, err := filepath.Abs(r.stateDir)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, id := range ids {
-		if !known[id] {
-			r.log.Warn("removing a container no record names", "job", id)
-			errs = append(errs, r.exec.Stop(ctx, id), r.exec.Cleanup(ctx, id))
+		if known[id] {
+			continue
 		}
+		// Another runner's (another state directory's) containers are its
+		// own; one made before containers named their owner is removed.
+		if st, err := r.exec.Inspect(ctx, id); err == nil && st.Owner != "" && st.Owner != owner {
+			continue
+		}
+		r.log.Warn("removing a container no record names", "job", id)
+		errs = append(errs, r.exec.Stop(ctx, id), r.exec.Cleanup(ctx, id))
 	}
 	entries, _ := os.ReadDir(filepath.Join(r.stateDir, "jobs"))
 	for _, e := range entries {

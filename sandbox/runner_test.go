@@ -28,6 +28,7 @@ type fakeExec struct {
 }
 
 type fakeJob struct {
+	owner   string
 	state   State
 	exit    *Exit
 	stopped chan struct{}
@@ -62,7 +63,7 @@ func (f *fakeExec) Prepare(_ context.Context, inst *Instance) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.jobs[inst.Job.ID] == nil {
-		f.jobs[inst.Job.ID] = &fakeJob{state: StateCreated, stopped: make(chan struct{})}
+		f.jobs[inst.Job.ID] = &fakeJob{owner: inst.Owner, state: StateCreated, stopped: make(chan struct{})}
 	}
 	return nil
 }
@@ -126,7 +127,7 @@ func (f *fakeExec) Inspect(_ context.Context, id string) (Status, error) {
 	if j == nil {
 		return Status{}, ErrNotFound
 	}
-	return Status{ID: id, State: j.state, Exit: j.exit}, nil
+	return Status{ID: id, State: j.state, Exit: j.exit, Owner: j.owner}, nil
 }
 
 func (f *fakeExec) Cleanup(_ context.Context, id string) error {
@@ -414,6 +415,39 @@ func TestRecoverLeavesLockedJobs(t *testing.T) {
 	}
 	if _, err := r.store.Get(ctx, "job-1"); err != nil {
 		t.Errorf("its record went: %v", err)
+	}
+}
+
+// TestSweepLeavesOtherRunners: runners that share an executor (a
+// containerd namespace) remove only their own containers that no record
+// names — not the other's running jobs.
+func TestSweepLeavesOtherRunners(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	f.block = true
+	mine, theirs := t.TempDir(), t.TempDir()
+	other := fakeRunner(t, f, theirs)
+	done := make(chan error, 1)
+	go func() {
+		_, err := other.Run(ctx, Job{ID: "job-theirs", Image: "i"}, filepath.Join(t.TempDir(), "q"))
+		done <- err
+	}()
+	for !f.called("start job-theirs") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.jobs["job-orphan"] = &fakeJob{owner: mine, state: StateRunning, stopped: make(chan struct{})}
+	f.jobs["job-unowned"] = &fakeJob{state: StateRunning, stopped: make(chan struct{})}
+	if err := fakeRunner(t, f, mine).Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"job-theirs": false, "job-orphan": true, "job-unowned": true} {
+		if got := f.called("cleanup " + id); got != want {
+			t.Errorf("%s removed: %v, want %v", id, got, want)
+		}
+	}
+	f.Stop(ctx, "job-theirs")
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -72,7 +72,14 @@ func (r *Runner) createWorkspace(ctx context.Context, job *Job) (inst *Instance,
 		removeWorkspace(dir)
 		return nil, err
 	}
+	owner, err := filepath.Abs(stateDir)
+	if err != nil {
+		removeWorkspace(dir)
+		uids.releaseFor(&Instance{Job: *job, UID: uid, SandboxUID: sandboxUID})
+		return nil, err
+	}
 	ws := &Instance{
+		Owner:      owner,
 		Job:        *job,
 		UID:        uid,
 		SandboxUID: sandboxUID,

@@ -70,6 +70,9 @@ type JobView struct {
 	Rejected []sandbox.Rejected `json:"rejected,omitempty"`
 	Usage    *sandbox.Usage     `json:"usage,omitempty"`
 	Duration int64              `json:"duration_ms,omitempty"`
+	// Recovered: the job was finished by a later server process than the
+	// one that started it (a restart or a crash in between).
+	Recovered bool `json:"recovered,omitempty"`
 	// Quarantined: a prod job's outputs and logs are readable by nobody
 	// until released through egress.
 	Quarantined bool `json:"quarantined"`
@@ -425,7 +428,7 @@ func (s *Server) jobView(j metadata.Job) JobView {
 		return v
 	}
 	r := rec.Result
-	v.Outputs, v.Rejected, v.Usage, v.Duration = r.Outputs, r.Rejected, &r.Usage, r.DurationMS
+	v.Outputs, v.Rejected, v.Usage, v.Duration, v.Recovered = r.Outputs, r.Rejected, &r.Usage, r.DurationMS, r.Recovered
 	return v
 }
 

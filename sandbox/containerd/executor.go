@@ -51,6 +51,7 @@ const (
 	labelJob      = "sluice.job"
 	labelDeadline = "sluice.deadline"
 	labelRuntime  = "sluice.runtime"
+	labelOwner    = "sluice.owner"   // the state directory of the runner that made the container
 	labelRootfs   = "sluice.rootfs"  // key of the image's shared read-only view
 	labelProcess  = "sluice.process" // on that view: the image's imageProcess
 	runcShim      = "io.containerd.runc.v2"
@@ -238,6 +239,7 @@ func (e *Executor) Prepare(ctx context.Context, inst *sandbox.Instance) error {
 			labelRuntime:  string(job.Runtime),
 			labelDeadline: strconv.FormatInt(inst.Deadline.Unix(), 10),
 			labelRootfs:   key,
+			labelOwner:    inst.Owner,
 		}),
 		containerd.WithNewSpec(spec...),
 	)
@@ -792,7 +794,7 @@ func (e *Executor) Inspect(ctx context.Context, id string) (sandbox.Status, erro
 		return st, mapErr(id, err)
 	}
 	if info, err := c.Info(ctx); err == nil {
-		st.Image = info.Image
+		st.Image, st.Owner = info.Image, info.Labels[labelOwner]
 		if d, err := strconv.ParseInt(info.Labels[labelDeadline], 10, 64); err == nil {
 			st.Deadline = time.Unix(d, 0)
 		}
