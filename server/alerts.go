@@ -12,85 +12,131 @@ import (
 
 	"github.com/sluicehq/sluice/audit"
 	"github.com/sluicehq/sluice/metadata"
+	"github.com/sluicehq/sluice/sandbox"
 )
 
-// Repeated failed authentications from one client are an alert (R6).
-const (
-	authFailWindow    = 5 * time.Minute
-	authFailThreshold = 10
+// Abnormal operations are alerts (R6): one kind each, counted per subject
+// (a client address, a tenant) in a sliding window.
+var (
+	// Repeated failed authentications from one client.
+	authFailures = burstRule{Kind: "auth-failures", Window: 5 * time.Minute, Threshold: 10, What: "failed authentications"}
+	// A tenant's jobs refused by the admission policy.
+	jobDenials = burstRule{Kind: "job-denials", Window: 10 * time.Minute, Threshold: 5, What: "jobs denied admission"}
+	// A tenant's jobs that failed (could not run, or exited non-zero).
+	jobFailures = burstRule{Kind: "job-failures", Window: 10 * time.Minute, Threshold: 5, What: "failed jobs"}
+	// A tenant's jobs stopped at a limit (timeout, memory, output size).
+	jobLimits = burstRule{Kind: "job-limits", Window: 10 * time.Minute, Threshold: 3, What: "jobs stopped at a limit"}
 )
 
-// authWatch counts failed authentications per client address in a sliding
-// window, and says when a client crosses the threshold: once a window.
-// Clients quiet for a window are forgotten (swept at most once a window),
-// so failures from ever new addresses do not grow it without bound.
-type authWatch struct {
+// burstRule is when events of one kind become an alert: Threshold of them
+// for one subject within Window.
+type burstRule struct {
+	Kind      string
+	Window    time.Duration
+	Threshold int
+	What      string // the events, in words
+}
+
+// burstWatch counts events per subject in a sliding window, and says when
+// a subject crosses its rule's threshold: once a window. Subjects quiet
+// for a window are forgotten (swept at most once a window), so events from
+// ever new subjects do not grow it without bound.
+type burstWatch struct {
+	rule    burstRule
 	mu      sync.Mutex
-	fails   map[string][]time.Time
+	events  map[string][]time.Time
 	alerted map[string]time.Time
 	swept   time.Time
 }
 
-func newAuthWatch() *authWatch {
-	return &authWatch{fails: map[string][]time.Time{}, alerted: map[string]time.Time{}}
+func newBurstWatch(r burstRule) *burstWatch {
+	return &burstWatch{rule: r, events: map[string][]time.Time{}, alerted: map[string]time.Time{}}
 }
 
-// fail records a failure of addr at now and reports whether it raises an
-// alert, with the failures in the window.
-func (w *authWatch) fail(addr string, now time.Time) (int, bool) {
+// add records an event of subject at now and reports whether it raises an
+// alert, with the events in the window.
+func (w *burstWatch) add(subject string, now time.Time) (int, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if now.Sub(w.swept) >= authFailWindow {
+	window := w.rule.Window
+	if now.Sub(w.swept) >= window {
 		w.sweep(now)
 	}
-	kept := w.fails[addr][:0]
-	for _, t := range w.fails[addr] {
-		if now.Sub(t) < authFailWindow {
+	kept := w.events[subject][:0]
+	for _, t := range w.events[subject] {
+		if now.Sub(t) < window {
 			kept = append(kept, t)
 		}
 	}
 	kept = append(kept, now)
-	w.fails[addr] = kept
-	if len(kept) < authFailThreshold || now.Sub(w.alerted[addr]) < authFailWindow {
+	w.events[subject] = kept
+	if len(kept) < w.rule.Threshold || now.Sub(w.alerted[subject]) < window {
 		return len(kept), false
 	}
-	w.alerted[addr] = now
+	w.alerted[subject] = now
 	return len(kept), true
 }
 
-// sweep forgets the clients with no failure and no alert within a window.
-func (w *authWatch) sweep(now time.Time) {
-	for addr, ts := range w.fails {
-		if now.Sub(ts[len(ts)-1]) >= authFailWindow && now.Sub(w.alerted[addr]) >= authFailWindow {
-			delete(w.fails, addr)
-			delete(w.alerted, addr)
+// sweep forgets the subjects with no event and no alert within a window.
+func (w *burstWatch) sweep(now time.Time) {
+	for subject, ts := range w.events {
+		if now.Sub(ts[len(ts)-1]) >= w.rule.Window && now.Sub(w.alerted[subject]) >= w.rule.Window {
+			delete(w.events, subject)
+			delete(w.alerted, subject)
 		}
 	}
 	w.swept = now
 }
 
-// authFailed counts a failed authentication and raises the alert when the
-// client crosses the threshold: an alert record, an audit event and a metric.
+// watches are the server's burst watches, one per rule.
+type watches map[string]*burstWatch
+
+func newWatches() watches {
+	w := watches{}
+	for _, r := range []burstRule{authFailures, jobDenials, jobFailures, jobLimits} {
+		w[r.Kind] = newBurstWatch(r)
+	}
+	return w
+}
+
+// notice counts an event of a rule's kind for subject and raises the alert
+// when the subject crosses the threshold: an alert record, an audit event
+// and a metric.
+func (s *Server) notice(ctx context.Context, r burstRule, subject string) {
+	n, raise := s.watch[r.Kind].add(subject, time.Now())
+	if !raise {
+		return
+	}
+	a, err := s.meta.AddAlert(ctx, metadata.Alert{Kind: r.Kind, Subject: subject,
+		Detail: fmt.Sprintf("%d %s within %v", n, r.What, r.Window)})
+	if err != nil {
+		s.log.Error("recording an alert", "err", err)
+	}
+	s.metrics.alerts.WithLabelValues(r.Kind).Inc() // the alert stands even if its record could not be written
+	if err := s.appendAudit(ctx, audit.Record{Actor: "system", Action: "alert", Resource: a.ID, Result: r.Kind}); err != nil {
+		s.log.Error("audit", "err", err)
+	}
+	s.log.Warn("alert: "+r.What, "subject", subject, "count", n)
+}
+
+// authFailed counts a failed authentication of a client.
 func (s *Server) authFailed(ctx context.Context, remote string) {
 	addr, _, err := net.SplitHostPort(remote)
 	if err != nil {
 		addr = remote
 	}
-	n, raise := s.watch.fail(addr, time.Now())
-	if !raise {
-		return
+	s.notice(ctx, authFailures, "client "+addr)
+}
+
+// jobEnded counts a job's end against its tenant: a failure, or a stop at
+// a limit.
+func (s *Server) jobEnded(ctx context.Context, tenant string, state sandbox.JobState, reason sandbox.Reason, exitCode int) {
+	switch {
+	case reason == sandbox.ReasonTimeout || reason == sandbox.ReasonOOM || reason == sandbox.ReasonOutputLimit:
+		s.notice(ctx, jobLimits, "tenant "+tenant)
+	case state == sandbox.JobFailed || reason == sandbox.ReasonExited && exitCode != 0:
+		s.notice(ctx, jobFailures, "tenant "+tenant)
 	}
-	const kind = "auth-failures"
-	a, err := s.meta.AddAlert(ctx, metadata.Alert{Kind: kind, Subject: "client " + addr,
-		Detail: fmt.Sprintf("%d failed authentications within %v", n, authFailWindow)})
-	if err != nil {
-		s.log.Error("recording an alert", "err", err)
-	}
-	s.metrics.alerts.WithLabelValues(kind).Inc() // the alert stands even if its record could not be written
-	if err := s.appendAudit(ctx, audit.Record{Actor: "system", Action: "alert", Resource: a.ID, Result: kind}); err != nil {
-		s.log.Error("audit", "err", err)
-	}
-	s.log.Warn("alert: repeated failed authentications", "client", addr, "failures", n)
 }
 
 type alertsInput struct {

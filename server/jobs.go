@@ -350,6 +350,7 @@ func (s *Server) submit(ctx context.Context, in *submitInput) (metadata.Job, err
 		return metadata.Job{}, err
 	}
 	if !adm.Allow {
+		s.notice(ctx, jobDenials, "tenant "+u.TenantID)
 		msg := "admission denied:"
 		for _, r := range adm.Reasons {
 			msg += " " + r.Message + ";"

@@ -340,6 +340,13 @@ func TestJobs(t *testing.T) {
 	if n := raw.Count(f.logs.Bytes()); n > 0 {
 		t.Errorf("the server's log holds %d raw identifier values", n)
 	}
+	var verify struct {
+		Intact  bool
+		Records int64
+	}
+	if code := auditor.call("GET", "/api/v1/audit/verify", nil, &verify); code != 200 || !verify.Intact || verify.Records == 0 {
+		t.Errorf("audit verify: %d %+v", code, verify)
+	}
 }
 
 // TestJobsStopWithTheirScenario: suspension stops a running job at once
@@ -403,5 +410,63 @@ func TestJobsStopWithTheirScenario(t *testing.T) {
 	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/terminate", nil, nil)
 	if _, e, code := alice.submit(job()); code != 403 || !strings.Contains(e.Message, "terminated") {
 		t.Errorf("a job in a terminated scenario: %d %+v", code, e)
+	}
+}
+
+// TestJobAlerts: a tenant's burst of denied jobs, of failed jobs and of
+// jobs stopped at a limit each raise an alert (R6).
+func TestJobAlerts(t *testing.T) {
+	f := startJobs(t, filepath.Join(t.TempDir(), "data"))
+	src := f.importCorpus(t)
+	classes, _ := os.ReadFile(corpusClasses)
+	f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil)
+	var acme struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	_, aliceTok := f.createUser("alice", "scientist", acme.ID)
+	alice := f.admin.as(aliceTok)
+	var sc struct{ ID string }
+	alice.call("POST", "/api/v1/scenarios", map[string]any{"name": "alerts", "purpose": "p", "until": time.Now().Add(time.Hour),
+		"datasets": []map[string]any{{"name": "residents", "columns": []string{"district_code"}}}}, &sc)
+	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, nil)
+	code, _ := alice.upload(codeBundle(t, map[string]string{"run.sh": "sleep ${1:-0}\nexit ${2:-0}\n"}))
+	job := func(kind string, limits map[string]any, args ...string) map[string]any {
+		return map[string]any{"scenario": sc.ID, "kind": kind, "image": "busybox", "code": code, "limits": limits,
+			"command": append([]string{"sh", "/code/run.sh"}, args...)}
+	}
+	kinds := func() map[string]int {
+		var out struct {
+			Alerts []struct{ Kind, Subject string }
+		}
+		f.admin.call("GET", "/api/v1/alerts", nil, &out)
+		n := map[string]int{}
+		for _, a := range out.Alerts {
+			if a.Subject == "tenant "+acme.ID {
+				n[a.Kind]++
+			}
+		}
+		return n
+	}
+	for range jobDenials.Threshold {
+		if _, _, code := alice.submit(job("prod", nil)); code != 403 {
+			t.Fatalf("prod before dev: %d", code)
+		}
+	}
+	var ids []string
+	for range jobFailures.Threshold {
+		j, e, code := alice.submit(job("dev", nil, "0", "3"))
+		if code != 200 {
+			t.Fatalf("submit: %d %+v", code, e)
+		}
+		ids = append(ids, j.ID)
+	}
+	for range jobLimits.Threshold {
+		j, _, _ := alice.submit(job("dev", map[string]any{"timeout": "1s"}, "30"))
+		ids = append(ids, j.ID)
+	}
+	for _, id := range ids {
+		alice.wait(id)
+	}
+	if got := kinds(); got["job-denials"] != 1 || got["job-failures"] != 1 || got["job-limits"] != 1 {
+		t.Errorf("alerts for the tenant: %v, want one of each job kind", got)
 	}
 }

@@ -349,7 +349,17 @@ func (js *jobStore) Put(ctx context.Context, rec *sandbox.JobRecord) error {
 	if err := js.s.appendAudit(ctx, audit.Record{Actor: "system", Tenant: j.TenantID, Action: "job-" + string(rec.State), Resource: rec.ID, Result: result}); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	return js.s.meta.RecordJob(ctx, rec.ID, p)
+	if err := js.s.meta.RecordJob(ctx, rec.ID, p); err != nil {
+		return err
+	}
+	if rec.State.Final() {
+		code := -1
+		if p.ExitCode != nil {
+			code = *p.ExitCode
+		}
+		js.s.jobEnded(ctx, j.TenantID, rec.State, sandbox.Reason(p.Reason), code)
+	}
+	return nil
 }
 
 func (js *jobStore) Get(ctx context.Context, id string) (*sandbox.JobRecord, error) {

@@ -42,7 +42,7 @@ type Server struct {
 	store   storage.Store
 	handler http.Handler
 	metrics *metrics
-	watch   *authWatch
+	watch   watches
 	policy  *policy.Engine
 	exec    Executor   // nil: this server runs no jobs
 	sched   *scheduler // with exec
@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*Se
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, meta: meta, audit: trail, pub: key.Public().(ed25519.PublicKey), master: master, store: store,
-		metrics: newMetrics(meta), watch: newAuthWatch(), policy: engine}
+		metrics: newMetrics(meta), watch: newWatches(), policy: engine}
 	for _, o := range opts {
 		o(s)
 	}

@@ -758,7 +758,7 @@ func TestScenarioViews(t *testing.T) {
 func TestAuthFailureAlert(t *testing.T) {
 	f := start(t)
 	_, secTok := f.createUser("sam", "security", "")
-	for range authFailThreshold + 3 {
+	for range authFailures.Threshold + 3 {
 		f.admin.as("sluice_guess").call("GET", "/api/v1/whoami", nil, nil)
 	}
 	var list struct {
