@@ -101,6 +101,34 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// recorder keeps a copy of every response body that passes through it.
+type recorder struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	buf  bytes.Buffer
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r.mu.Lock()
+	r.buf.Write(body)
+	r.buf.WriteByte('\n')
+	r.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, err
+}
+
+func (r *recorder) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.buf.Bytes())
+}
+
 // codeBundle packs files into a .tar.gz.
 func codeBundle(t *testing.T, files map[string]string) []byte {
 	t.Helper()
@@ -222,6 +250,10 @@ print("rows", len(df))
 // anywhere in the data directory.
 func TestJobs(t *testing.T) {
 	f := startJobs(t, filepath.Join(t.TempDir(), "data"))
+	// Every API answer of the test is kept, to be searched for raw values.
+	answers := &recorder{next: http.DefaultTransport}
+	http.DefaultTransport = answers
+	t.Cleanup(func() { http.DefaultTransport = answers.next })
 	src := f.importCorpus(t)
 	classes, _ := os.ReadFile(corpusClasses)
 	if code := f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil); code != 200 {
@@ -340,6 +372,9 @@ func TestJobs(t *testing.T) {
 	if n := raw.Count(f.logs.Bytes()); n > 0 {
 		t.Errorf("the server's log holds %d raw identifier values", n)
 	}
+	if n := raw.Count(answers.bytes()); n > 0 || len(answers.bytes()) == 0 {
+		t.Errorf("the API's answers (%d bytes) hold %d raw identifier values", len(answers.bytes()), n)
+	}
 	var verify struct {
 		Intact  bool
 		Records int64
@@ -410,6 +445,22 @@ func TestJobsStopWithTheirScenario(t *testing.T) {
 	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/terminate", nil, nil)
 	if _, e, code := alice.submit(job()); code != 403 || !strings.Contains(e.Message, "terminated") {
 		t.Errorf("a job in a terminated scenario: %d %+v", code, e)
+	}
+	// …and its views open for no one: their key is erased.
+	if _, _, err := f.srv.openView(viewObject(sc.ID, "residents", 1, ViewDev)); err == nil {
+		t.Error("a terminated scenario's view opens")
+	}
+
+	// An expired scenario refuses jobs too.
+	var short struct{ ID string }
+	alice.call("POST", "/api/v1/scenarios", map[string]any{"name": "short", "purpose": "p", "until": time.Now().Add(1500 * time.Millisecond),
+		"datasets": []map[string]any{{"name": "residents", "columns": []string{"district_code"}}}}, &short)
+	f.admin.call("POST", "/api/v1/scenarios/"+short.ID+"/approve", nil, nil)
+	time.Sleep(1600 * time.Millisecond)
+	exp := job()
+	exp["scenario"] = short.ID
+	if _, e, code := alice.submit(exp); code != 403 || !strings.Contains(e.Message, "expired") {
+		t.Errorf("a job in an expired scenario: %d %+v", code, e)
 	}
 }
 
