@@ -75,6 +75,7 @@ bench: build images
 	@echo "bench: go test -bench"
 	@$(GO) test -run='^$$' -bench=. -benchmem ./...
 	@bench/mask.sh $(BIN)
+	@bench/duckdb.sh $(BIN)
 	@bench/sandbox.sh $(BIN)
 	@bench/egress.sh $(BIN)
 

@@ -11,9 +11,6 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/csv"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
-	"github.com/apache/arrow/go/v17/parquet"
-	"github.com/apache/arrow/go/v17/parquet/compress"
-	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 )
 
 // Writer writes record batches to a dataset file. Nothing appears at the
@@ -54,8 +51,7 @@ func Create(path string, schema *arrow.Schema) (*Writer, error) {
 	case ArrowStream:
 		w.enc = ipc.NewWriter(w.buf, ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator))
 	case Parquet:
-		props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(true))
-		w.enc, err = pqarrow.NewFileWriter(schema, w.buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+		w.enc, err = newParquetEncoder(w.buf, schema)
 	}
 	if err != nil {
 		w.Abort()

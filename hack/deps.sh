@@ -56,7 +56,8 @@ need_opa() {
 }
 
 need_bench() {
-	apt_install python3 python3-pandas time
+	# gcc and the C library headers: bench/duckdb is cgo (DuckDB).
+	apt_install python3 python3-pandas time gcc libc6-dev
 }
 
 # gVisor, built from the Go module proxy: Debian 12's runsc (release
