@@ -40,6 +40,19 @@ type DatasetVersion struct {
 // AddDatasetVersion records the next version of a dataset (version 1 for
 // a new one) and returns it with its number.
 func (s *SQLite) AddDatasetVersion(ctx context.Context, v DatasetVersion) (DatasetVersion, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return v, err
+	}
+	defer tx.Rollback()
+	if v, err = addDatasetVersion(ctx, tx, v); err != nil {
+		return v, err
+	}
+	return v, tx.Commit()
+}
+
+// addDatasetVersion records the next version of a dataset in tx.
+func addDatasetVersion(ctx context.Context, tx *sql.Tx, v DatasetVersion) (DatasetVersion, error) {
 	if err := checkName("dataset", v.Name); err != nil {
 		return v, err
 	}
@@ -47,11 +60,6 @@ func (s *SQLite) AddDatasetVersion(ctx context.Context, v DatasetVersion) (Datas
 	if err != nil {
 		return v, err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return v, err
-	}
-	defer tx.Rollback()
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE name = ?`, v.Name).Scan(&v.Version); err != nil {
 		return v, err
 	}
@@ -59,10 +67,7 @@ func (s *SQLite) AddDatasetVersion(ctx context.Context, v DatasetVersion) (Datas
 	_, err = tx.ExecContext(ctx, `INSERT INTO dataset_versions (name, version, format, rows, size, sha256, columns, classes, profile, object, wrapped_key, created_at, created_by)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.Name, v.Version, v.Format, v.Rows, v.Size, v.SHA256, string(cols), v.Classes, v.Profile, v.Object, v.WrappedKey, v.CreatedAt.UnixMicro(), v.CreatedBy)
-	if err != nil {
-		return v, conflict(err, "dataset "+v.Name)
-	}
-	return v, tx.Commit()
+	return v, conflict(err, "dataset "+v.Name)
 }
 
 const versionColumns = `name, version, format, rows, size, sha256, columns, classes, profile, object, wrapped_key, created_at, created_by`
@@ -101,4 +106,61 @@ func (s *SQLite) DatasetVersion(ctx context.Context, name string, version int) (
 		return v, fmt.Errorf("dataset %s version %d: %w", name, version, ErrNotFound)
 	}
 	return v, err
+}
+
+// Upload is a source streamed to the server and sealed as it arrived,
+// waiting to be registered as a dataset version (which takes its object
+// and key as they are: the source is never sealed twice).
+type Upload struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"` // the file name the client gave (its extension names the format)
+	Size       int64     `json:"size"`
+	SHA256     string    `json:"sha256"`
+	Object     string    `json:"-"`
+	WrappedKey []byte    `json:"-"`
+	CreatedBy  string    `json:"created_by"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// AddUpload records a sealed upload.
+func (s *SQLite) AddUpload(ctx context.Context, u Upload) (Upload, error) {
+	u.CreatedAt = fromMicros(now())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO uploads (id, name, size, sha256, object, wrapped_key, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Name, u.Size, u.SHA256, u.Object, u.WrappedKey, u.CreatedBy, u.CreatedAt.UnixMicro())
+	return u, conflict(err, "upload "+u.ID)
+}
+
+// GetUpload reads an upload.
+func (s *SQLite) GetUpload(ctx context.Context, id string) (Upload, error) {
+	var u Upload
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, size, sha256, object, wrapped_key, created_by, created_at FROM uploads WHERE id = ?`, id).
+		Scan(&u.ID, &u.Name, &u.Size, &u.SHA256, &u.Object, &u.WrappedKey, &u.CreatedBy, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, fmt.Errorf("upload %s: %w", id, ErrNotFound)
+	}
+	u.CreatedAt = fromMicros(created)
+	return u, err
+}
+
+// RegisterUpload records the next version of a dataset from an upload, and
+// consumes the upload, in one transaction.
+func (s *SQLite) RegisterUpload(ctx context.Context, v DatasetVersion, uploadID string) (DatasetVersion, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return v, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, uploadID)
+	if err != nil {
+		return v, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return v, fmt.Errorf("upload %s: %w", uploadID, ErrNotFound)
+	}
+	rec, err := addDatasetVersion(ctx, tx, v)
+	if err != nil {
+		return rec, err
+	}
+	return rec, tx.Commit()
 }

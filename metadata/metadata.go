@@ -108,6 +108,11 @@ type Store interface {
 	DatasetVersion(ctx context.Context, name string, version int) (DatasetVersion, error)
 	DatasetVersions(ctx context.Context, name string) ([]DatasetVersion, error)
 	LatestDatasets(ctx context.Context) ([]DatasetVersion, error)
+	// AddUpload records a source streamed in and sealed, to be registered.
+	AddUpload(ctx context.Context, u Upload) (Upload, error)
+	GetUpload(ctx context.Context, id string) (Upload, error)
+	// RegisterUpload records a dataset version from an upload and consumes it.
+	RegisterUpload(ctx context.Context, v DatasetVersion, uploadID string) (DatasetVersion, error)
 
 	CreateScenario(ctx context.Context, sc Scenario) (Scenario, error)
 	GetScenario(ctx context.Context, id string) (Scenario, error)

@@ -115,6 +115,16 @@ var migrations = []string{
 	CREATE INDEX jobs_tenant ON jobs(tenant_id, created_at);
 	CREATE INDEX jobs_scenario ON jobs(scenario_id, kind, state);
 	CREATE INDEX jobs_state ON jobs(state);`,
+	`CREATE TABLE uploads (
+		id          TEXT PRIMARY KEY,
+		name        TEXT NOT NULL,
+		size        INTEGER NOT NULL,
+		sha256      TEXT NOT NULL,
+		object      TEXT NOT NULL UNIQUE,
+		wrapped_key BLOB NOT NULL,
+		created_by  TEXT NOT NULL REFERENCES users(id),
+		created_at  INTEGER NOT NULL
+	);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database at path and

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -21,7 +22,8 @@ import (
 type registerInput struct {
 	Body struct {
 		Name    string `json:"name" example:"residents" doc:"The dataset; a new name starts at version 1, a known one gets its next version"`
-		Path    string `json:"path" doc:"The source file in the server's import directory (absolute, or relative to it): CSV, Parquet or Arrow IPC"`
+		Path    string `json:"path,omitempty" doc:"The source file in the server's import directory (absolute, or relative to it): CSV, Parquet or Arrow IPC. Give path or upload"`
+		Upload  string `json:"upload,omitempty" doc:"The ID of a source streamed to POST /api/v1/uploads. Give path or upload"`
 		Classes string `json:"classes" doc:"The confirmed classification (classes.yaml, as sluice dataset classify writes it and an administrator checked it)"`
 		Profile string `json:"profile,omitempty" doc:"Masking profile for scenario views (default prod)"`
 	}
@@ -50,7 +52,7 @@ func (s *Server) registerDatasets(api huma.API) {
 			if err := require(ctx, metadata.RoleAdmin); err != nil {
 				return nil, apiError(err)
 			}
-			v, err := s.registerDataset(ctx, in.Body.Name, in.Body.Path, in.Body.Classes, in.Body.Profile)
+			v, err := s.registerDataset(ctx, in.Body.Name, in.Body.Path, in.Body.Upload, in.Body.Classes, in.Body.Profile)
 			if err != nil {
 				return nil, apiError(err)
 			}
@@ -110,12 +112,15 @@ func (s *Server) importPath(path string) (string, error) {
 	return real, nil
 }
 
-// registerDataset reads a source once to check it against its
-// classification and profile it, then seals it into the store with a data
-// key of its own as it is read a second time, and records the version. The
-// source is never written unencrypted. A version that cannot be recorded
-// leaves no object behind.
-func (s *Server) registerDataset(ctx context.Context, name, path, classesYAML, profile string) (metadata.DatasetVersion, error) {
+// registerDataset checks a source against its classification and profiles
+// it, then records it as the next version of the dataset, sealed with a
+// data key of its own. A source from the import directory is read once for
+// the check and sealed as it is read a second time; an upload was sealed
+// as it arrived and is read, decrypted, for the check, then taken as it is.
+// The source is never written unencrypted. A version that cannot be
+// recorded leaves no object behind (an upload stays, to be registered
+// again).
+func (s *Server) registerDataset(ctx context.Context, name, path, uploadID, classesYAML, profile string) (metadata.DatasetVersion, error) {
 	v := metadata.DatasetVersion{Name: name, Profile: profile, Classes: classesYAML, CreatedBy: principal(ctx).ID}
 	if v.Profile == "" {
 		v.Profile = "prod"
@@ -123,15 +128,30 @@ func (s *Server) registerDataset(ctx context.Context, name, path, classesYAML, p
 	if _, err := mask.Builtin(v.Profile); err != nil {
 		return v, fmt.Errorf("profile %q: %v: %w", v.Profile, err, metadata.ErrInvalidArgument)
 	}
-	path, err := s.importPath(path)
-	if err != nil {
-		return v, err
+	if (path == "") == (uploadID == "") {
+		return v, fmt.Errorf("give the source as path (in the import directory) or as upload (POST /api/v1/uploads), one of them: %w", metadata.ErrInvalidArgument)
 	}
 	classes, err := dataset.ParseClasses(name+".classes.yaml", []byte(classesYAML))
 	if err != nil {
 		return v, err
 	}
-	prof, err := dataset.Inspect(ctx, path, dataset.Options{})
+	var up metadata.Upload
+	read, source := dataset.Options{}, path
+	if uploadID != "" {
+		if up, err = s.meta.GetUpload(ctx, uploadID); err != nil {
+			return v, err
+		}
+		key, err := s.master.Unwrap(up.WrappedKey)
+		if err != nil {
+			return v, err
+		}
+		open := storage.Opener(ctx, s.store, key)
+		read.Open = func(n string) (dataset.File, int64, error) { o, size, err := open(n); return o, size, err }
+		source = up.Object
+	} else if source, err = s.importPath(path); err != nil {
+		return v, err
+	}
+	prof, err := dataset.Inspect(ctx, source, read)
 	if err != nil {
 		return v, err
 	}
@@ -147,8 +167,17 @@ func (s *Server) registerDataset(ctx context.Context, name, path, classesYAML, p
 		}
 	}
 	v.Format, v.Rows = string(prof.Format), prof.Rows
+	if uploadID != "" {
+		v.Object, v.WrappedKey, v.Size, v.SHA256 = up.Object, up.WrappedKey, up.Size, up.SHA256
+		rec, err := s.meta.RegisterUpload(ctx, v, uploadID)
+		if err != nil {
+			return v, err
+		}
+		s.log.Info("registered a dataset version from an upload", "dataset", rec.Name, "version", rec.Version, "rows", rec.Rows, "bytes", rec.Size)
+		return rec, nil
+	}
 
-	f, err := os.Open(path)
+	f, err := os.Open(source)
 	if err != nil {
 		return v, fmt.Errorf("%s: %v: %w", path, err, dataset.ErrNotFound)
 	}
@@ -171,6 +200,82 @@ func (s *Server) registerDataset(ctx context.Context, name, path, classesYAML, p
 	}
 	s.log.Info("registered a dataset version", "dataset", rec.Name, "version", rec.Version, "rows", rec.Rows, "bytes", rec.Size)
 	return rec, nil
+}
+
+// MaxUploadBytes bounds one streamed source.
+const MaxUploadBytes = 64 << 30
+
+type uploadInput struct {
+	Name string `query:"name" required:"true" doc:"The source's file name: its extension names the format (.csv, .parquet, .arrow, .arrows)"`
+	body io.Reader
+}
+
+// Resolve keeps the request body to be streamed by the handler (huma
+// would read a declared body whole).
+func (in *uploadInput) Resolve(ctx huma.Context) []error {
+	in.body = ctx.BodyReader()
+	return nil
+}
+
+type uploadBody struct {
+	Body metadata.Upload
+}
+
+// registerUploads adds the streaming upload of a source: sealed as it
+// arrives, in bounded memory, with a data key of its own; never written
+// unencrypted. It is registered with POST /api/v1/datasets {"upload": ID}.
+func (s *Server) registerUploads(api huma.API) {
+	op := operation("upload-source", http.MethodPost, "/api/v1/uploads", "Stream a dataset source to the server, sealed as it arrives (admin)", 400, 403, 413)
+	op.RequestBody = &huma.RequestBody{Required: true, Description: "The source file's bytes",
+		Content: map[string]*huma.MediaType{"application/octet-stream": {Schema: &huma.Schema{Type: "string", Format: "binary"}}}}
+	huma.Register(api, op, func(ctx context.Context, in *uploadInput) (*uploadBody, error) {
+		if err := require(ctx, metadata.RoleAdmin); err != nil {
+			return nil, apiError(err)
+		}
+		u, err := s.upload(ctx, in.Name, in.body)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &uploadBody{Body: u}, nil
+	})
+}
+
+func (s *Server) upload(ctx context.Context, name string, body io.Reader) (metadata.Upload, error) {
+	ext := strings.ToLower(filepath.Ext(name))
+	switch ext {
+	case ".csv", ".parquet", ".arrow", ".arrows":
+	default:
+		return metadata.Upload{}, fmt.Errorf("name %q: the extension says the format: .csv, .parquet, .arrow or .arrows: %w", filepath.Base(name), metadata.ErrInvalidArgument)
+	}
+	if body == nil {
+		return metadata.Upload{}, fmt.Errorf("no body: send the source's bytes: %w", metadata.ErrInvalidArgument)
+	}
+	key := storage.NewDataKey()
+	wrapped, err := s.master.Wrap(key)
+	if err != nil {
+		return metadata.Upload{}, err
+	}
+	u := metadata.Upload{ID: "upl_" + randomHex(9), Name: filepath.Base(name), WrappedKey: wrapped, CreatedBy: principal(ctx).ID}
+	u.Object = "uploads/" + u.ID + ext
+	h := sha256.New()
+	counted := &countingReader{r: io.TeeReader(io.LimitReader(body, MaxUploadBytes+1), h)}
+	err = storage.PutSealed(ctx, s.store, u.Object, key, counted)
+	if err == nil && counted.n > MaxUploadBytes {
+		err = fmt.Errorf("the source is larger than %d bytes: %w", int64(MaxUploadBytes), metadata.ErrInvalidArgument)
+	}
+	if err == nil && counted.n == 0 {
+		err = fmt.Errorf("the body is empty: send the source's bytes: %w", metadata.ErrInvalidArgument)
+	}
+	if err == nil {
+		u.Size, u.SHA256 = counted.n, hex.EncodeToString(h.Sum(nil))
+		u, err = s.meta.AddUpload(ctx, u)
+	}
+	if err != nil {
+		s.store.Delete(context.WithoutCancel(ctx), u.Object)
+		return metadata.Upload{}, err
+	}
+	s.log.Info("a source was uploaded", "upload", u.ID, "bytes", u.Size)
+	return u, nil
 }
 
 type countingReader struct {

@@ -189,6 +189,7 @@ func (s *Server) routes() http.Handler {
 	api.UseMiddleware(s.authenticate(api), s.record(api))
 	s.register(api)
 	s.registerDatasets(api)
+	s.registerUploads(api)
 	s.registerScenarios(api)
 	s.registerAudit(api)
 	s.registerViews(api)

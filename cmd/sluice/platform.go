@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/errcode"
 	"github.com/sluicehq/sluice/metadata"
+	"github.com/sluicehq/sluice/sandbox"
 	"github.com/sluicehq/sluice/server/client"
 )
 
@@ -193,16 +195,18 @@ func apiExitCode(err error) (int, bool) {
 // newDatasetServerCmds are the dataset commands that talk to a server.
 func newDatasetServerCmds() []*cobra.Command {
 	var profile, classes string
+	var upload bool
 	register := &cobra.Command{
-		Use:   "register NAME FILE --classes FILE [--profile NAME]",
+		Use:   "register NAME FILE --classes FILE [--upload] [--profile NAME]",
 		Short: "Register a version of a dataset on a server (admin)",
 		Long: `Registers FILE as the next version of dataset NAME, with its confirmed
 classification (--classes: the classes.yaml that sluice dataset classify wrote and
-an administrator checked). FILE is in the server's import directory (import_dir,
-default DATA_DIR/import): absolute, or relative to it; the server reads nothing
-outside it. The server checks FILE against the classification and keeps it
-sealed with a data key of its own: the raw data is never stored unencrypted.
-Versions are immutable.`,
+an administrator checked). Without --upload, FILE is in the server's import
+directory (import_dir): absolute, or relative to it; the server reads nothing
+outside it. With --upload, FILE is on this machine and is streamed to the server,
+which seals it as it arrives (progress on standard error). The server checks
+FILE against the classification and keeps it sealed with a data key of its own:
+the raw data is never stored unencrypted. Versions are immutable.`,
 		Args: exactArgs(2, "NAME and FILE"),
 	}
 	var sf serverFlags
@@ -218,8 +222,27 @@ Versions are immutable.`,
 		if err != nil {
 			return err
 		}
-		v, err := cl.RegisterDataset(c.Context(), args[0], args[1], string(cls), profile)
-		if err != nil {
+		var v metadata.DatasetVersion
+		if upload {
+			f, err := os.Open(args[1])
+			if err != nil {
+				return usagef("%v", err)
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			pr := &progressReader{r: f, total: fi.Size(), w: c.ErrOrStderr(), what: "upload " + filepath.Base(args[1])}
+			u, err := cl.UploadSource(c.Context(), filepath.Base(args[1]), pr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "registering %s (%s): checking it against the classification and profiling it\n", u.ID, sandbox.FormatBytes(u.Size))
+			if v, err = cl.RegisterUpload(c.Context(), args[0], u.ID, string(cls), profile); err != nil {
+				return fmt.Errorf("%w (the upload %s stays on the server: register it again with the API)", err, u.ID)
+			}
+		} else if v, err = cl.RegisterDataset(c.Context(), args[0], args[1], string(cls), profile); err != nil {
 			return err
 		}
 		return sf.print(c.OutOrStdout(), v, func(w *tabwriter.Writer) {
@@ -228,6 +251,7 @@ Versions are immutable.`,
 	}
 	register.Flags().StringVar(&classes, "classes", "", "the confirmed classification (classes.yaml)")
 	register.Flags().StringVar(&profile, "profile", "", "masking profile of its scenario views (default prod)")
+	register.Flags().BoolVar(&upload, "upload", false, "stream FILE from this machine instead of naming a file in the server's import directory")
 	sf.register(register)
 
 	var lf serverFlags
@@ -311,4 +335,26 @@ func newAlertCmd() *cobra.Command {
 	list.Flags().DurationVar(&since, "since", 0, "only alerts this recent (default: the last 30 days)")
 	c.AddCommand(list)
 	return c
+}
+
+// progressReader reports how much of a file has been read, at every tenth.
+type progressReader struct {
+	r     io.Reader
+	total int64
+	n     int64
+	shown int64 // tenths reported
+	w     io.Writer
+	what  string
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.total > 0 {
+		if tenth := min(10, p.n*10/p.total); tenth > p.shown {
+			p.shown = tenth
+			fmt.Fprintf(p.w, "%s: %s of %s (%d%%)\n", p.what, sandbox.FormatBytes(p.n), sandbox.FormatBytes(p.total), tenth*10)
+		}
+	}
+	return n, err
 }

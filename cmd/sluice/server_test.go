@@ -117,6 +117,14 @@ func TestDatasetRegisterCommand(t *testing.T) {
 	if code, _, _ := sluice(t, "dataset", "show", "nothing"); code != exitUsage {
 		t.Errorf("an unknown dataset: exit %d, want 2", code)
 	}
+	// From this machine, streamed, with progress.
+	code, out, errs = sluice(t, "dataset", "register", "residents", corpusSource, "--upload", "--classes", corpusClasses)
+	if code != 0 || !strings.Contains(out, "dataset residents version 2 registered: csv, 6000 rows") || !strings.Contains(errs, "(100%)") {
+		t.Errorf("register --upload: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs := sluice(t, "dataset", "register", "residents", "no-such-file.csv", "--upload", "--classes", corpusClasses); code != exitUsage || !strings.Contains(errs, "no-such-file.csv") {
+		t.Errorf("--upload of a missing file: exit %d %s", code, errs)
+	}
 }
 
 // TestScenarioCommands: apply as a scientist, approve and terminate as the

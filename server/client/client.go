@@ -313,3 +313,37 @@ func (c *Client) stream(ctx context.Context, method, path, contentType string, b
 	_, err = io.Copy(w, resp.Body)
 	return err
 }
+
+// UploadSource streams a dataset source to the server (admin), sealed as
+// it arrives; name's extension says its format. Register it with
+// RegisterUpload.
+func (c *Client) UploadSource(ctx context.Context, name string, r io.Reader) (metadata.Upload, error) {
+	var out metadata.Upload
+	var buf bytes.Buffer
+	if err := c.stream(ctx, "POST", "/api/v1/uploads?name="+url.QueryEscape(name), "application/octet-stream", r, &buf); err != nil {
+		return out, err
+	}
+	err := json.Unmarshal(buf.Bytes(), &out)
+	return out, err
+}
+
+// RegisterUpload registers an uploaded source as the next version of a
+// dataset.
+func (c *Client) RegisterUpload(ctx context.Context, name, uploadID, classes, profile string) (metadata.DatasetVersion, error) {
+	in := map[string]string{"name": name, "upload": uploadID, "classes": classes}
+	if profile != "" {
+		in["profile"] = profile
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return metadata.DatasetVersion{}, err
+	}
+	var buf bytes.Buffer
+	var out metadata.DatasetVersion
+	// No overall time limit: a large source takes as long as its check.
+	if err := c.stream(ctx, "POST", "/api/v1/datasets", "application/json", bytes.NewReader(b), &buf); err != nil {
+		return out, err
+	}
+	err = json.Unmarshal(buf.Bytes(), &out)
+	return out, err
+}
