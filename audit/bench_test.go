@@ -52,3 +52,23 @@ func BenchmarkRecordsSince(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendParallel: appends from many callers at once, as a busy
+// server makes them (they are written in batches, one sync each).
+func BenchmarkAppendParallel(b *testing.B) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	l, err := Open(context.Background(), filepath.Join(b.TempDir(), "audit.db"), priv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := l.Append(context.Background(), Record{Actor: "usr-1", Action: "read", Resource: "ds-1", Result: "ok"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

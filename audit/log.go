@@ -20,7 +20,22 @@ import (
 type Log struct {
 	db  *sql.DB
 	key ed25519.PrivateKey // nil: a Log that only reads (verify, export)
-	mu  sync.Mutex         // appends are one chain
+	mu  sync.Mutex         // appends are one chain: held by the one writing a batch
+
+	qmu   sync.Mutex
+	queue []*appendReq // records waiting for the next batch
+}
+
+// appendReq is one record waiting to be written, and where its outcome
+// goes.
+type appendReq struct {
+	r    Record
+	done chan appendRes
+}
+
+type appendRes struct {
+	r   Record
+	err error
 }
 
 const schema = `
@@ -66,41 +81,77 @@ func (l *Log) Close() error {
 // Append adds a record at the end of the chain and returns it as written;
 // every Every records it signs a checkpoint in the same transaction. An
 // error means nothing was written: the caller must not act.
+//
+// Appends made at the same time are written together, in one transaction
+// (one sync to disk): whoever takes the chain next writes every record
+// waiting, and each caller gets its own record back, or the batch's error.
 func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
 	if l.key == nil {
 		return Record{}, errors.New("audit: this trail is open read-only")
 	}
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	req := &appendReq{r: r, done: make(chan appendRes, 1)}
+	l.qmu.Lock()
+	l.queue = append(l.queue, req)
+	l.qmu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.qmu.Lock()
+	batch := l.queue
+	l.queue = nil
+	l.qmu.Unlock()
+	if len(batch) > 0 {
+		// One caller's cancellation does not fail the others' records.
+		written, err := l.write(context.WithoutCancel(ctx), batch)
+		for i, b := range batch {
+			if err != nil {
+				b.done <- appendRes{err: err}
+			} else {
+				b.done <- appendRes{r: written[i]}
+			}
+		}
+	}
+	l.mu.Unlock()
+	res := <-req.done
+	return res.r, res.err
+}
+
+// write appends a batch of records in one transaction (l.mu held).
+func (l *Log) write(ctx context.Context, batch []*appendReq) ([]Record, error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Record{}, err
+		return nil, err
 	}
 	defer tx.Rollback()
 	var seq int64
 	var prev sql.NullString
 	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return Record{}, err
+		return nil, err
 	}
-	r.Seq, r.Prev = seq+1, prev.String
-	if r.Time.IsZero() {
-		r.Time = time.Now().UTC()
-	}
-	body, err := r.body()
-	if err != nil {
-		return Record{}, err
-	}
-	h := hash(body)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO records (seq, body, hash) VALUES (?, ?, ?)`, r.Seq, body, h); err != nil {
-		return Record{}, err
-	}
-	if r.Seq%Every == 0 {
-		if err := l.sign(ctx, tx, r.Seq, h); err != nil {
-			return Record{}, err
+	out := make([]Record, len(batch))
+	for i, b := range batch {
+		r := b.r
+		seq++
+		r.Seq, r.Prev = seq, prev.String
+		body, err := r.body()
+		if err != nil {
+			return nil, err
 		}
+		h := hash(body)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO records (seq, body, hash) VALUES (?, ?, ?)`, r.Seq, body, h); err != nil {
+			return nil, err
+		}
+		if r.Seq%Every == 0 {
+			if err := l.sign(ctx, tx, r.Seq, h); err != nil {
+				return nil, err
+			}
+		}
+		prev = sql.NullString{String: h, Valid: true}
+		out[i] = r
 	}
-	return r, tx.Commit()
+	return out, tx.Commit()
 }
 
 func (l *Log) sign(ctx context.Context, tx *sql.Tx, seq int64, h string) error {
