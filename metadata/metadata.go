@@ -136,6 +136,12 @@ type Store interface {
 	AddCodeBundle(ctx context.Context, b CodeBundle) (CodeBundle, error)
 	GetCodeBundle(ctx context.Context, tenantID, digest string) (CodeBundle, error)
 
+	// ProposeAmendment records a new data list for a scenario, pending.
+	ProposeAmendment(ctx context.Context, scenarioID string, datasets []ScenarioDataset, by string) (Amendment, error)
+	ListAmendments(ctx context.Context, scenarioID string) ([]Amendment, error)
+	// DecideAmendment approves (the scenario takes the new list) or rejects one.
+	DecideAmendment(ctx context.Context, scenarioID string, version int, approve bool, by, comment string) (Scenario, Amendment, error)
+
 	AddAlert(ctx context.Context, a Alert) (Alert, error)
 	// ListAlerts lists the alerts since a time, the newest first.
 	ListAlerts(ctx context.Context, since time.Time) ([]Alert, error)

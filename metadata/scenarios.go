@@ -41,6 +41,7 @@ type Scenario struct {
 	Name      string            `json:"name"`
 	Purpose   string            `json:"purpose"`
 	Datasets  []ScenarioDataset `json:"datasets"`
+	Version   int               `json:"version"`  // 1, then one more for each approved amendment of its data list
 	Products  []string          `json:"products"` // expected product types
 	Until     time.Time         `json:"until"`
 	State     ScenarioState     `json:"state"`
@@ -85,7 +86,7 @@ func (s *SQLite) CreateScenario(ctx context.Context, sc Scenario) (Scenario, err
 	if err := checkName("scenario", sc.Name); err != nil {
 		return sc, err
 	}
-	sc.ID, sc.State = newID("scn"), ScenarioPending
+	sc.ID, sc.State, sc.Version = newID("scn"), ScenarioPending, 1
 	sc.CreatedAt = fromMicros(now())
 	sc.UpdatedAt = sc.CreatedAt
 	ds, _ := json.Marshal(sc.Datasets)
@@ -99,14 +100,14 @@ func (s *SQLite) CreateScenario(ctx context.Context, sc Scenario) (Scenario, err
 	return sc, nil
 }
 
-const scenarioColumns = `id, tenant_id, name, purpose, datasets, products, until, state, applicant, decided_by, comment, created_at, updated_at, destroyed, pseudo_key, view_key`
+const scenarioColumns = `id, tenant_id, name, purpose, datasets, products, until, state, applicant, decided_by, comment, created_at, updated_at, destroyed, pseudo_key, view_key, version`
 
 func scanScenario(sc scanner) (Scenario, error) {
 	var s Scenario
 	var ds, ps, state string
 	var until, created, updated int64
 	var decided, comment, destroyed sql.NullString
-	if err := sc.Scan(&s.ID, &s.TenantID, &s.Name, &s.Purpose, &ds, &ps, &until, &state, &s.Applicant, &decided, &comment, &created, &updated, &destroyed, &s.PseudoKey, &s.ViewKey); err != nil {
+	if err := sc.Scan(&s.ID, &s.TenantID, &s.Name, &s.Purpose, &ds, &ps, &until, &state, &s.Applicant, &decided, &comment, &created, &updated, &destroyed, &s.PseudoKey, &s.ViewKey, &s.Version); err != nil {
 		return s, err
 	}
 	s.State, s.DecidedBy, s.Comment, s.Destroyed = ScenarioState(state), decided.String, comment.String, destroyed.String
@@ -180,4 +181,128 @@ func (s *SQLite) DecideScenario(ctx context.Context, id string, d ScenarioDecisi
 		return sc, err
 	}
 	return s.GetScenario(ctx, id)
+}
+
+// Amendment states.
+const (
+	AmendmentPending  = "pending"
+	AmendmentApproved = "approved"
+	AmendmentRejected = "rejected"
+)
+
+// Amendment is a change of a scenario's data list: a new version of it,
+// approved again before it takes effect (一场景一清单一审核). Until then
+// the scenario keeps the list it has.
+type Amendment struct {
+	ScenarioID string            `json:"scenario_id"`
+	Version    int               `json:"version"` // the scenario's version once approved
+	Datasets   []ScenarioDataset `json:"datasets"`
+	State      string            `json:"state"`
+	ProposedBy string            `json:"proposed_by"`
+	DecidedBy  string            `json:"decided_by,omitempty"`
+	Comment    string            `json:"comment,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
+}
+
+const amendmentColumns = `scenario_id, version, datasets, state, proposed_by, decided_by, comment, created_at`
+
+func scanAmendment(sc scanner) (Amendment, error) {
+	var a Amendment
+	var ds string
+	var decided, comment sql.NullString
+	var created int64
+	if err := sc.Scan(&a.ScenarioID, &a.Version, &ds, &a.State, &a.ProposedBy, &decided, &comment, &created); err != nil {
+		return a, err
+	}
+	a.DecidedBy, a.Comment, a.CreatedAt = decided.String, comment.String, fromMicros(created)
+	err := json.Unmarshal([]byte(ds), &a.Datasets)
+	return a, err
+}
+
+// ProposeAmendment records a new data list for a scenario, pending; a
+// scenario has at most one pending amendment, and only a live one (pending
+// approval, active or suspended) can be amended.
+func (s *SQLite) ProposeAmendment(ctx context.Context, scenarioID string, datasets []ScenarioDataset, by string) (Amendment, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Amendment{}, err
+	}
+	defer tx.Rollback()
+	sc, err := scanScenario(tx.QueryRowContext(ctx, `SELECT `+scenarioColumns+` FROM scenarios WHERE id = ?`, scenarioID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Amendment{}, fmt.Errorf("scenario %s: %w", scenarioID, ErrNotFound)
+	}
+	if err != nil {
+		return Amendment{}, err
+	}
+	if st := sc.Effective(time.Now()); st != ScenarioActive && st != ScenarioSuspended {
+		return Amendment{}, fmt.Errorf("scenario %s is %s: only an active or suspended scenario is amended: %w", scenarioID, st, ErrConflict)
+	}
+	var pending int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scenario_amendments WHERE scenario_id = ? AND state = ?`, scenarioID, AmendmentPending).Scan(&pending); err != nil {
+		return Amendment{}, err
+	}
+	if pending > 0 {
+		return Amendment{}, fmt.Errorf("scenario %s has an amendment waiting for a decision: %w", scenarioID, ErrConflict)
+	}
+	a := Amendment{ScenarioID: scenarioID, Datasets: datasets, State: AmendmentPending, ProposedBy: by, CreatedAt: fromMicros(now())}
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(?, COALESCE(MAX(version), 0)) + 1 FROM scenario_amendments WHERE scenario_id = ?`, sc.Version, scenarioID).Scan(&a.Version); err != nil {
+		return Amendment{}, err
+	}
+	ds, _ := json.Marshal(datasets)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO scenario_amendments (scenario_id, version, datasets, state, proposed_by, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		a.ScenarioID, a.Version, string(ds), a.State, a.ProposedBy, a.CreatedAt.UnixMicro()); err != nil {
+		return Amendment{}, err
+	}
+	return a, tx.Commit()
+}
+
+// ListAmendments lists a scenario's amendments, the oldest first.
+func (s *SQLite) ListAmendments(ctx context.Context, scenarioID string) ([]Amendment, error) {
+	return queryAll(ctx, s.db, scanAmendment, `SELECT `+amendmentColumns+` FROM scenario_amendments WHERE scenario_id = ? ORDER BY version`, scenarioID)
+}
+
+// DecideAmendment approves or rejects a pending amendment. Approval gives
+// the scenario the amendment's data list and version, if the scenario is
+// still active or suspended.
+func (s *SQLite) DecideAmendment(ctx context.Context, scenarioID string, version int, approve bool, by, comment string) (Scenario, Amendment, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Scenario{}, Amendment{}, err
+	}
+	defer tx.Rollback()
+	a, err := scanAmendment(tx.QueryRowContext(ctx, `SELECT `+amendmentColumns+` FROM scenario_amendments WHERE scenario_id = ? AND version = ?`, scenarioID, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Scenario{}, a, fmt.Errorf("scenario %s has no amendment %d: %w", scenarioID, version, ErrNotFound)
+	}
+	if err != nil {
+		return Scenario{}, a, err
+	}
+	if a.State != AmendmentPending {
+		return Scenario{}, a, fmt.Errorf("amendment %d of scenario %s is %s already: %w", version, scenarioID, a.State, ErrConflict)
+	}
+	a.State, a.DecidedBy, a.Comment = AmendmentRejected, by, comment
+	if approve {
+		a.State = AmendmentApproved
+		sc, err := scanScenario(tx.QueryRowContext(ctx, `SELECT `+scenarioColumns+` FROM scenarios WHERE id = ?`, scenarioID))
+		if err != nil {
+			return Scenario{}, a, err
+		}
+		if st := sc.Effective(time.Now()); st != ScenarioActive && st != ScenarioSuspended {
+			return Scenario{}, a, fmt.Errorf("scenario %s is %s: its amendment cannot take effect: %w", scenarioID, st, ErrConflict)
+		}
+		ds, _ := json.Marshal(a.Datasets)
+		if _, err := tx.ExecContext(ctx, `UPDATE scenarios SET datasets = ?, version = ?, updated_at = ? WHERE id = ?`, string(ds), a.Version, now(), scenarioID); err != nil {
+			return Scenario{}, a, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE scenario_amendments SET state = ?, decided_by = ?, comment = ? WHERE scenario_id = ? AND version = ?`,
+		a.State, by, nullString(comment), scenarioID, version); err != nil {
+		return Scenario{}, a, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Scenario{}, a, err
+	}
+	sc, err := s.GetScenario(ctx, scenarioID)
+	return sc, a, err
 }

@@ -125,6 +125,18 @@ var migrations = []string{
 		created_by  TEXT NOT NULL REFERENCES users(id),
 		created_at  INTEGER NOT NULL
 	);`,
+	`ALTER TABLE scenarios ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+	CREATE TABLE scenario_amendments (
+		scenario_id TEXT NOT NULL REFERENCES scenarios(id),
+		version     INTEGER NOT NULL,
+		datasets    TEXT NOT NULL,
+		state       TEXT NOT NULL,
+		proposed_by TEXT NOT NULL REFERENCES users(id),
+		decided_by  TEXT,
+		comment     TEXT,
+		created_at  INTEGER NOT NULL,
+		PRIMARY KEY (scenario_id, version)
+	);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database at path and

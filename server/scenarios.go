@@ -124,14 +124,35 @@ func (s *Server) apply(ctx context.Context, in *applyInput) (metadata.Scenario, 
 	switch {
 	case strings.TrimSpace(b.Purpose) == "":
 		return metadata.Scenario{}, bad("purpose: say what the data is for")
-	case len(b.Datasets) == 0:
-		return metadata.Scenario{}, bad("datasets: name at least one, with its columns")
 	case !b.Until.After(now):
 		return metadata.Scenario{}, bad("until: the period must end in the future")
 	case b.Until.Sub(now) > metadata.MaxScenarioPeriod:
 		return metadata.Scenario{}, bad("until: an authorisation lasts at most three years")
 	}
-	for i, d := range b.Datasets {
+	if err := s.checkDatasets(ctx, b.Datasets); err != nil {
+		return metadata.Scenario{}, err
+	}
+	u := principal(ctx)
+	return s.meta.CreateScenario(ctx, metadata.Scenario{TenantID: u.TenantID, Name: b.Name, Purpose: b.Purpose, Datasets: b.Datasets,
+		Products: append([]string{}, b.Products...), Until: b.Until.UTC(), Applicant: u.ID})
+}
+
+// checkDatasets checks a data list against the registered datasets: each
+// names the exact columns it needs, which exist in the version named (the
+// latest when none is: the version is filled in).
+func (s *Server) checkDatasets(ctx context.Context, ds []metadata.ScenarioDataset) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf(format+": %w", append(args, metadata.ErrInvalidArgument)...)
+	}
+	if len(ds) == 0 {
+		return bad("datasets: name at least one, with its columns")
+	}
+	named := map[string]bool{}
+	for i, d := range ds {
+		if named[d.Name] {
+			return bad("dataset %s named twice", d.Name)
+		}
+		named[d.Name] = true
 		var v metadata.DatasetVersion
 		var err error
 		if d.Version == 0 {
@@ -143,11 +164,11 @@ func (s *Server) apply(ctx context.Context, in *applyInput) (metadata.Scenario, 
 			v, err = s.meta.DatasetVersion(ctx, d.Name, d.Version)
 		}
 		if err != nil {
-			return metadata.Scenario{}, err
+			return err
 		}
-		b.Datasets[i].Version = v.Version
+		ds[i].Version = v.Version
 		if len(d.Columns) == 0 {
-			return metadata.Scenario{}, bad("dataset %s: name the columns needed (minimum necessary)", d.Name)
+			return bad("dataset %s: name the columns needed (minimum necessary)", d.Name)
 		}
 		have := map[string]bool{}
 		for _, c := range v.Columns {
@@ -156,17 +177,15 @@ func (s *Server) apply(ctx context.Context, in *applyInput) (metadata.Scenario, 
 		seen := map[string]bool{}
 		for _, c := range d.Columns {
 			if !have[c] {
-				return metadata.Scenario{}, bad("dataset %s version %d has no column %q", d.Name, v.Version, c)
+				return bad("dataset %s version %d has no column %q", d.Name, v.Version, c)
 			}
 			if seen[c] {
-				return metadata.Scenario{}, bad("dataset %s: column %q named twice", d.Name, c)
+				return bad("dataset %s: column %q named twice", d.Name, c)
 			}
 			seen[c] = true
 		}
 	}
-	u := principal(ctx)
-	return s.meta.CreateScenario(ctx, metadata.Scenario{TenantID: u.TenantID, Name: b.Name, Purpose: b.Purpose, Datasets: b.Datasets,
-		Products: append([]string{}, b.Products...), Until: b.Until.UTC(), Applicant: u.ID})
+	return nil
 }
 
 // decide takes an administrator's decision. Approval makes the scenario's

@@ -191,6 +191,7 @@ func (s *Server) routes() http.Handler {
 	s.registerDatasets(api)
 	s.registerUploads(api)
 	s.registerScenarios(api)
+	s.registerAmendments(api)
 	s.registerAudit(api)
 	s.registerViews(api)
 	s.registerAlerts(api)

@@ -873,3 +873,89 @@ func TestUploadSource(t *testing.T) {
 		return nil
 	})
 }
+
+// TestScenarioAmendment: a change of columns is a new version of the
+// scenario, approved again; until then the scenario keeps its list; the
+// approved version drops the cached views of the old list.
+func TestScenarioAmendment(t *testing.T) {
+	ctx := context.Background()
+	f := start(t)
+	src := f.importCorpus(t)
+	classes, _ := os.ReadFile(corpusClasses)
+	f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil)
+	var acme, beta struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "beta"}, &beta)
+	_, aliceTok := f.createUser("alice", "scientist", acme.ID)
+	_, bobTok := f.createUser("bob", "scientist", beta.ID)
+	alice, bob := f.admin.as(aliceTok), f.admin.as(bobTok)
+	var sc struct {
+		ID       string
+		Version  int
+		Datasets []struct {
+			Columns []string
+		}
+	}
+	alice.call("POST", "/api/v1/scenarios", map[string]any{"name": "amend", "purpose": "p", "until": time.Now().Add(time.Hour),
+		"datasets": []map[string]any{{"name": "residents", "columns": []string{"district_code"}}}}, &sc)
+	list := func(cols ...string) map[string]any {
+		return map[string]any{"datasets": []map[string]any{{"name": "residents", "columns": cols}}}
+	}
+	var e apiErr
+	if code := alice.call("POST", "/api/v1/scenarios/"+sc.ID+"/amendments", list("district_code", "monthly_income"), &e); code != 409 {
+		t.Errorf("amending a pending scenario: %d %+v", code, e)
+	}
+	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, nil)
+	alice.call("POST", "/api/v1/scenarios/"+sc.ID+"/views", map[string]string{"dataset": "residents", "kind": "prod"}, nil)
+	var a struct {
+		Version int
+		State   string
+	}
+	if code := alice.call("POST", "/api/v1/scenarios/"+sc.ID+"/amendments", list("district_code", "monthly_income"), &a); code != 200 || a.Version != 2 || a.State != "pending" {
+		t.Fatalf("amend: %d %+v", code, a)
+	}
+	for _, tc := range []struct {
+		who  client
+		body map[string]any
+		want int
+	}{
+		{alice, list("district_code"), 409},  // one pending at a time
+		{alice, list("no_such_column"), 400}, // checked like an application
+		{bob, list("district_code"), 404},    // another tenant's scenario
+		{f.admin, list("district_code"), 403},
+	} {
+		if code := tc.who.call("POST", "/api/v1/scenarios/"+sc.ID+"/amendments", tc.body, &e); code != tc.want {
+			t.Errorf("amend %v: %d %+v, want %d", tc.body, code, e, tc.want)
+		}
+	}
+	// Pending: the scenario keeps its list and version.
+	alice.call("GET", "/api/v1/scenarios/"+sc.ID, nil, &sc)
+	if sc.Version != 1 || len(sc.Datasets[0].Columns) != 1 {
+		t.Errorf("a pending amendment changed the scenario: %+v", sc)
+	}
+	if code := alice.call("POST", "/api/v1/scenarios/"+sc.ID+"/amendments/2/approve", nil, nil); code != 403 {
+		t.Errorf("a scientist approves an amendment: %d", code)
+	}
+	if code := f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/amendments/2/approve", map[string]string{"comment": "ok"}, &sc); code != 200 || sc.Version != 2 || len(sc.Datasets[0].Columns) != 2 {
+		t.Fatalf("approve the amendment: %d %+v", code, sc)
+	}
+	if _, err := f.srv.store.Get(ctx, viewObject(sc.ID, "residents", 1, ViewProd)); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the view of the old list is still there: %v", err)
+	}
+	if code := f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/amendments/2/reject", nil, &e); code != 409 {
+		t.Errorf("deciding an amendment twice: %d", code)
+	}
+	var view struct{ Columns []string }
+	alice.call("POST", "/api/v1/scenarios/"+sc.ID+"/views", map[string]string{"dataset": "residents", "kind": "prod"}, &view)
+	if strings.Join(view.Columns, ",") != "district_code,monthly_income" {
+		t.Errorf("the view after the amendment has %v", view.Columns)
+	}
+	// A rejected one changes nothing.
+	alice.call("POST", "/api/v1/scenarios/"+sc.ID+"/amendments", list("monthly_income"), &a)
+	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/amendments/3/reject", nil, &sc)
+	var all struct{ Amendments []struct{ State string } }
+	alice.call("GET", "/api/v1/scenarios/"+sc.ID+"/amendments", nil, &all)
+	if sc.Version != 2 || len(all.Amendments) != 2 || all.Amendments[1].State != "rejected" {
+		t.Errorf("after a rejection: version %d, amendments %+v", sc.Version, all.Amendments)
+	}
+}

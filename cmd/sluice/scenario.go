@@ -94,6 +94,91 @@ and the destruction is recorded).`,
 		dc.Flags().StringVar(&comment, "comment", "", "why (kept with the decision)")
 		c.AddCommand(dc)
 	}
+	var amendDatasets []string
+	amend := &cobra.Command{
+		Use:   "amend ID --dataset NAME[@VERSION]:COL,COL…",
+		Short: "Propose a new data list for a scenario (scientist): a new version, approved again",
+		Long: `Proposes the whole new data list of an active or suspended scenario. It is a new
+version of the scenario, which an administrator approves (approve-amendment) or
+rejects (reject-amendment); until then the scenario keeps the list it has.`,
+		Args: exactArgs(1, "a scenario ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := requireFlags(c, "dataset"); err != nil {
+				return err
+			}
+			var ds []metadata.ScenarioDataset
+			for _, d := range amendDatasets {
+				sd, err := parseScenarioDataset(d)
+				if err != nil {
+					return usagef("--dataset %q: %v", d, err)
+				}
+				ds = append(ds, sd)
+			}
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			a, err := cl.AmendScenario(c.Context(), args[0], ds)
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), a, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "scenario %s: amendment %d proposed (%s)\n", a.ScenarioID, a.Version, a.State)
+			})
+		},
+	}
+	amend.Flags().StringArrayVar(&amendDatasets, "dataset", nil, "a dataset and the exact columns needed: NAME[@VERSION]:COL,COL (repeatable; the whole new list)")
+	c.AddCommand(amend)
+	c.AddCommand(&cobra.Command{
+		Use: "amendments ID", Short: "List a scenario's amendments", Args: exactArgs(1, "a scenario ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			as, err := cl.Amendments(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), as, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "VERSION\tSTATE\tPROPOSED BY\tDATASETS")
+				for _, a := range as {
+					var ds []string
+					for _, d := range a.Datasets {
+						ds = append(ds, fmt.Sprintf("%s@%d:%s", d.Name, d.Version, strings.Join(d.Columns, ",")))
+					}
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", a.Version, a.State, a.ProposedBy, strings.Join(ds, " "))
+				}
+			})
+		},
+	})
+	for _, verb := range []string{"approve", "reject"} {
+		var comment string
+		dc := &cobra.Command{
+			Use:   verb + "-amendment ID VERSION [--comment TEXT]",
+			Short: strings.ToUpper(verb[:1]) + verb[1:] + " an amendment of a scenario's data list (admin)",
+			Args:  exactArgs(2, "a scenario ID and an amendment's version"),
+			RunE: func(c *cobra.Command, args []string) error {
+				var version int
+				if _, err := fmt.Sscanf(args[1], "%d", &version); err != nil || version < 2 {
+					return usagef("VERSION %q: an amendment's version, a number from 2", args[1])
+				}
+				cl, err := sf.client()
+				if err != nil {
+					return err
+				}
+				sc, err := cl.DecideAmendment(c.Context(), args[0], version, verb, comment)
+				if err != nil {
+					return err
+				}
+				return sf.print(c.OutOrStdout(), sc, func(w *tabwriter.Writer) {
+					fmt.Fprintf(w, "scenario %s: version %d (%s)\n", sc.ID, sc.Version, sc.State)
+				})
+			},
+		}
+		dc.Flags().StringVar(&comment, "comment", "", "why (kept with the decision)")
+		c.AddCommand(dc)
+	}
 	c.AddCommand(&cobra.Command{
 		Use: "list", Short: "List the scenarios you may see", Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -124,7 +209,7 @@ and the destruction is recorded).`,
 				return err
 			}
 			return sf.print(c.OutOrStdout(), sc, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "scenario\t%s (%s)\ntenant\t%s\nstate\t%s\npurpose\t%s\nuntil\t%s\n", sc.Name, sc.ID, sc.TenantID, sc.State, sc.Purpose, sc.Until.Format("2006-01-02"))
+				fmt.Fprintf(w, "scenario\t%s (%s)\nversion\t%d\ntenant\t%s\nstate\t%s\npurpose\t%s\nuntil\t%s\n", sc.Name, sc.ID, sc.Version, sc.TenantID, sc.State, sc.Purpose, sc.Until.Format("2006-01-02"))
 				for _, d := range sc.Datasets {
 					fmt.Fprintf(w, "dataset\t%s version %d: %s\n", d.Name, d.Version, strings.Join(d.Columns, ", "))
 				}

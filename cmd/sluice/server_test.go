@@ -159,6 +159,20 @@ func TestScenarioCommands(t *testing.T) {
 	if code, out, _ := sluice(t, "scenario", "approve", sc.ID, "--comment", "minimum necessary"); code != 0 || !strings.Contains(out, "active") {
 		t.Errorf("approve: exit %d %s", code, out)
 	}
+	t.Setenv("SLUICE_TOKEN", alice.Token.Secret)
+	if code, out, errs := sluice(t, "scenario", "amend", sc.ID, "--dataset", "residents:district_code"); code != 0 || !strings.Contains(out, "amendment 2 proposed") {
+		t.Errorf("amend: exit %d %s %s", code, out, errs)
+	}
+	t.Setenv("SLUICE_TOKEN", adminTok)
+	if code, out, errs := sluice(t, "scenario", "approve-amendment", sc.ID, "2"); code != 0 || !strings.Contains(out, "version 2") {
+		t.Errorf("approve-amendment: exit %d %s %s", code, out, errs)
+	}
+	if code, out, _ := sluice(t, "scenario", "amendments", sc.ID); code != 0 || !strings.Contains(out, "approved") || !strings.Contains(out, "residents@1:district_code") {
+		t.Errorf("amendments: exit %d %s", code, out)
+	}
+	if code, _, errs := sluice(t, "scenario", "reject-amendment", sc.ID, "two"); code != exitUsage || !strings.Contains(errs, "VERSION") {
+		t.Errorf("a bad version: exit %d %s", code, errs)
+	}
 	if code, out, _ := sluice(t, "scenario", "terminate", sc.ID); code != 0 || !strings.Contains(out, "terminated") {
 		t.Errorf("terminate: exit %d %s", code, out)
 	}

@@ -347,3 +347,19 @@ func (c *Client) RegisterUpload(ctx context.Context, name, uploadID, classes, pr
 	err = json.Unmarshal(buf.Bytes(), &out)
 	return out, err
 }
+
+// AmendScenario proposes a new data list for a scenario.
+func (c *Client) AmendScenario(ctx context.Context, id string, datasets []metadata.ScenarioDataset) (metadata.Amendment, error) {
+	return call[metadata.Amendment](ctx, c, "POST", "/api/v1/scenarios/"+url.PathEscape(id)+"/amendments", map[string]any{"datasets": datasets})
+}
+
+// Amendments lists a scenario's amendments.
+func (c *Client) Amendments(ctx context.Context, id string) ([]metadata.Amendment, error) {
+	out, err := call[struct{ Amendments []metadata.Amendment }](ctx, c, "GET", "/api/v1/scenarios/"+url.PathEscape(id)+"/amendments", nil)
+	return out.Amendments, err
+}
+
+// DecideAmendment approves or rejects (verb) an amendment.
+func (c *Client) DecideAmendment(ctx context.Context, id string, version int, verb, comment string) (metadata.Scenario, error) {
+	return call[metadata.Scenario](ctx, c, "POST", fmt.Sprintf("/api/v1/scenarios/%s/amendments/%d/%s", url.PathEscape(id), version, verb), map[string]string{"comment": comment})
+}
