@@ -108,7 +108,7 @@ Exit codes: 0 success; 1 the operation ran and said no; 2 usage or input error;
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newDatasetCmd(), newDemoDataCmd(), newSandboxCmd(), newImageCmd(), newEgressCmd(), newPolicyCmd(), newServerCmd(), newAuditCmd(), newTenantCmd(), newUserCmd(), newScenarioCmd(), newJobCmd(), newAlertCmd())
+	root.AddCommand(newDatasetCmd(), newDemoDataCmd(), newSandboxCmd(), newImageCmd(), newEgressCmd(), newPolicyCmd(), newServerCmd(), newAuditCmd(), newTenantCmd(), newUserCmd(), newScenarioCmd(), newJobCmd(), newAlertCmd(), newContextCmd())
 	return root
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -20,39 +21,47 @@ import (
 
 // serverFlags connect a command to a running sluice server.
 type serverFlags struct {
-	server, tokenFile, output string
+	server, tokenFile, context, output string
 }
 
 func (f *serverFlags) register(c *cobra.Command) {
 	p := c.PersistentFlags()
-	p.StringVar(&f.server, "server", "", "server address (default $SLUICE_SERVER, else http://127.0.0.1:8420)")
-	p.StringVar(&f.tokenFile, "token-file", "", "file holding the API token (default: $SLUICE_TOKEN)")
+	p.StringVar(&f.server, "server", "", "server address (default $SLUICE_SERVER, then the context's, else http://127.0.0.1:8420)")
+	p.StringVar(&f.tokenFile, "token-file", "", "file holding the API token (default $SLUICE_TOKEN, then the context's)")
+	p.StringVar(&f.context, "context", "", "a named context of sluice context (default $SLUICE_CONTEXT, then the current one)")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 }
 
-// client connects with the flags, the environment and the defaults, in
-// that order.
+// client connects with the flags, the environment, the named or current
+// context (sluice context) and the defaults, in that order.
 func (f *serverFlags) client() (*client.Client, error) {
 	if err := outputFormat(f.output, "text", "json"); err != nil {
 		return nil, err
 	}
-	addr := f.server
-	if addr == "" {
-		addr = os.Getenv("SLUICE_SERVER")
+	cfg, path, err := loadClientConfig()
+	if err != nil {
+		return nil, err
 	}
-	if addr == "" {
-		addr = "http://127.0.0.1:8420"
+	name := cmp.Or(f.context, os.Getenv("SLUICE_CONTEXT"))
+	cc, name, ok := cfg.context(name)
+	if !ok && name != "" && (f.context != "" || os.Getenv("SLUICE_CONTEXT") != "") {
+		return nil, usagef("--context %q: no such context in %s (sluice context list)", name, path)
 	}
+	addr := cmp.Or(f.server, os.Getenv("SLUICE_SERVER"), cc.Server, "http://127.0.0.1:8420")
 	token := os.Getenv("SLUICE_TOKEN")
-	if f.tokenFile != "" {
-		b, err := os.ReadFile(f.tokenFile)
+	tokenFile, what := f.tokenFile, "--token-file"
+	if tokenFile == "" && token == "" && cc.TokenFile != "" {
+		tokenFile, what = cc.TokenFile, "context "+name+": token_file"
+	}
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
 		if err != nil {
-			return nil, usagef("--token-file: %v", err)
+			return nil, usagef("%s: %v", what, err)
 		}
 		token = strings.TrimSpace(string(b))
 	}
 	if token == "" {
-		return nil, usagef("no API token: set SLUICE_TOKEN or give --token-file")
+		return nil, usagef("no API token: set SLUICE_TOKEN, give --token-file, or add a context (sluice context set)")
 	}
 	c, err := client.New(addr, token)
 	if err != nil {

@@ -217,3 +217,53 @@ func serveForCLI(t *testing.T) string {
 	t.Setenv("SLUICE_TOKEN", token)
 	return token
 }
+
+// TestContexts: a named context gives the server and token when neither
+// flags nor the environment do.
+func TestContexts(t *testing.T) {
+	token := serveForCLI(t)
+	url := os.Getenv("SLUICE_SERVER")
+	dir := t.TempDir()
+	t.Setenv("SLUICE_CONFIG", filepath.Join(dir, "config.yaml"))
+	t.Setenv("SLUICE_SERVER", "")
+	t.Setenv("SLUICE_TOKEN", "")
+	tokFile := filepath.Join(dir, "admin.token")
+	os.WriteFile(tokFile, []byte(token+"\n"), 0o600)
+	if code, _, errs := sluice(t, "tenant", "list"); code != exitUsage || !strings.Contains(errs, "sluice context set") {
+		t.Errorf("no token anywhere: exit %d %s", code, errs)
+	}
+	if code, out, errs := sluice(t, "context", "set", "local", "--server", url, "--token-file", tokFile); code != 0 || !strings.Contains(out, "context local") {
+		t.Fatalf("context set: exit %d %s %s", code, out, errs)
+	}
+	sluice(t, "context", "set", "other", "--server", "http://127.0.0.1:1")
+	if fi, err := os.Stat(filepath.Join(dir, "config.yaml")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the configuration file: %v %v, want 0600", err, fi.Mode())
+	}
+	if code, out, errs := sluice(t, "tenant", "list"); code != 0 || !strings.Contains(out, "NAME") {
+		t.Errorf("tenant list with the current context: exit %d %s %s", code, out, errs)
+	}
+	code, out, _ := sluice(t, "context", "list")
+	current := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		for _, name := range []string{"local", "other"} {
+			if strings.Contains(l, " "+name+" ") {
+				current[name] = strings.HasPrefix(l, "*")
+			}
+		}
+	}
+	if code != 0 || !current["local"] || current["other"] {
+		t.Errorf("context list (local current, other not): %s", out)
+	}
+	if code, _, errs := sluice(t, "tenant", "list", "--context", "nope"); code != exitUsage || !strings.Contains(errs, "nope") {
+		t.Errorf("an unknown context: exit %d %s", code, errs)
+	}
+	if code, _, errs := sluice(t, "context", "use", "nope"); code != exitUsage || !strings.Contains(errs, "nope") {
+		t.Errorf("use an unknown context: exit %d %s", code, errs)
+	}
+	// The environment wins over the context.
+	t.Setenv("SLUICE_SERVER", url)
+	t.Setenv("SLUICE_TOKEN", "sluice_wrong")
+	if code, _, _ := sluice(t, "tenant", "list"); code == 0 {
+		t.Error("SLUICE_TOKEN did not win over the context's token file")
+	}
+}
