@@ -78,6 +78,7 @@ bench: build images
 	@bench/duckdb.sh $(BIN)
 	@bench/sandbox.sh $(BIN)
 	@bench/egress.sh $(BIN)
+	@bench/server.sh $(BIN)
 
 ## demo: the main flow on the embedded defaults.
 demo: build images

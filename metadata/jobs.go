@@ -59,6 +59,9 @@ type JobFilter struct {
 	States     []string
 	Unassigned bool // only jobs the scheduler has not handed to the sandbox
 	Assigned   bool // only jobs it has
+	// Records reads each job's sandbox record too (the scheduler needs
+	// them; a listing does not, and decoding them is most of its cost).
+	Records bool
 }
 
 // CodeBundle is a job's code as uploaded: a .tar.gz named by its sha256,
@@ -147,7 +150,11 @@ func (s *SQLite) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 	if f.Assigned {
 		where = append(where, "record IS NOT NULL")
 	}
-	query := `SELECT ` + jobColumns + ` FROM jobs`
+	cols := jobColumns
+	if !f.Records {
+		cols = strings.TrimSuffix(jobColumns, "record") + "NULL"
+	}
+	query := `SELECT ` + cols + ` FROM jobs`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}

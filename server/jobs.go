@@ -129,7 +129,7 @@ func (s *Server) registerJobs(api huma.API) {
 			}
 			return &jobBody{Body: s.jobView(j)}, nil
 		})
-	huma.Register(api, operation("list-jobs", http.MethodGet, "/api/v1/jobs", "The jobs you may see, the oldest first"),
+	huma.Register(api, operation("list-jobs", http.MethodGet, "/api/v1/jobs", "The jobs you may see, the oldest first (without their results: GET /api/v1/jobs/{id} has them)"),
 		func(ctx context.Context, in *listJobsInput) (*jobsBody, error) {
 			f := metadata.JobFilter{ScenarioID: in.Scenario}
 			if u := principal(ctx); !u.Role.Platform() {

@@ -60,7 +60,7 @@ func newScheduler(s *Server, exec Executor) (*scheduler, error) {
 // start takes on the jobs an earlier process left, removes what no job
 // names, and dispatches queued jobs until ctx ends.
 func (sc *scheduler) start(ctx context.Context) error {
-	left, err := sc.s.meta.ListJobs(ctx, metadata.JobFilter{Assigned: true,
+	left, err := sc.s.meta.ListJobs(ctx, metadata.JobFilter{Assigned: true, Records: true,
 		States: []string{string(sandbox.JobQueued), string(sandbox.JobPreparing), string(sandbox.JobRunning), string(sandbox.JobFinishing)}})
 	if err != nil {
 		return err
@@ -374,7 +374,7 @@ func (js *jobStore) Get(ctx context.Context, id string) (*sandbox.JobRecord, err
 }
 
 func (js *jobStore) List(ctx context.Context) ([]*sandbox.JobRecord, error) {
-	jobs, err := js.s.meta.ListJobs(ctx, metadata.JobFilter{Assigned: true})
+	jobs, err := js.s.meta.ListJobs(ctx, metadata.JobFilter{Assigned: true, Records: true})
 	if err != nil {
 		return nil, err
 	}
