@@ -111,6 +111,9 @@ func Inspect(ctx context.Context, path string, opts Options) (*Profile, error) {
 				}()
 			}
 			wg.Wait()
+			if opts.Progress != nil {
+				opts.Progress(rows)
+			}
 		}
 		if err := r.Err(); err != nil {
 			return err

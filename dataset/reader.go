@@ -39,6 +39,9 @@ type Options struct {
 	// SampleRows is how many leading CSV rows type inference looks at;
 	// DefaultSampleRows when 0.
 	SampleRows int
+	// Progress, when set, is told the rows read so far after every batch
+	// (by Inspect).
+	Progress func(rows int64)
 }
 
 func (o Options) withDefaults() Options {

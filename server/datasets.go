@@ -4,15 +4,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/sluicehq/sluice/audit"
 	"github.com/sluicehq/sluice/dataset"
 	"github.com/sluicehq/sluice/dataset/mask"
 	"github.com/sluicehq/sluice/metadata"
@@ -52,11 +55,19 @@ func (s *Server) registerDatasets(api huma.API) {
 			if err := require(ctx, metadata.RoleAdmin); err != nil {
 				return nil, apiError(err)
 			}
-			v, err := s.registerDataset(ctx, in.Body.Name, in.Body.Path, in.Body.Upload, in.Body.Classes, in.Body.Profile)
+			v, err := s.registerDataset(ctx, in.Body.Name, in.Body.Path, in.Body.Upload, in.Body.Classes, in.Body.Profile, nil)
 			if err != nil {
 				return nil, apiError(err)
 			}
 			return &versionBody{Body: v}, nil
+		})
+	huma.Register(api, operation("register-dataset-progress", http.MethodPost, "/api/v1/dataset-registrations",
+		"Register a dataset version as POST /api/v1/datasets does, answering with its progress as it goes: JSON lines (admin)", 403),
+		func(ctx context.Context, in *registerInput) (*huma.StreamResponse, error) {
+			if err := require(ctx, metadata.RoleAdmin); err != nil {
+				return nil, apiError(err)
+			}
+			return &huma.StreamResponse{Body: func(hc huma.Context) { s.registerWithProgress(hc, in) }}, nil
 		})
 	huma.Register(api, operation("list-datasets", http.MethodGet, "/api/v1/datasets", "The latest version of every dataset you may see"),
 		func(ctx context.Context, _ *struct{}) (*versionsBody, error) {
@@ -120,7 +131,13 @@ func (s *Server) importPath(path string) (string, error) {
 // The source is never written unencrypted. A version that cannot be
 // recorded leaves no object behind (an upload stays, to be registered
 // again).
-func (s *Server) registerDataset(ctx context.Context, name, path, uploadID, classesYAML, profile string) (metadata.DatasetVersion, error) {
+//
+// progress, when not nil, is told how far it is: rows checked ("check"),
+// then bytes sealed ("seal", from the import directory only).
+func (s *Server) registerDataset(ctx context.Context, name, path, uploadID, classesYAML, profile string, progress func(phase string, n int64)) (metadata.DatasetVersion, error) {
+	if progress == nil {
+		progress = func(string, int64) {}
+	}
 	v := metadata.DatasetVersion{Name: name, Profile: profile, Classes: classesYAML, CreatedBy: principal(ctx).ID}
 	if v.Profile == "" {
 		v.Profile = "prod"
@@ -151,6 +168,7 @@ func (s *Server) registerDataset(ctx context.Context, name, path, uploadID, clas
 	} else if source, err = s.importPath(path); err != nil {
 		return v, err
 	}
+	read.Progress = func(rows int64) { progress("check", rows) }
 	prof, err := dataset.Inspect(ctx, source, read)
 	if err != nil {
 		return v, err
@@ -188,7 +206,7 @@ func (s *Server) registerDataset(ctx context.Context, name, path, uploadID, clas
 	}
 	v.Object = "datasets/" + name + "/" + randomHex(9)
 	h := sha256.New()
-	counted := &countingReader{r: io.TeeReader(f, h)}
+	counted := &countingReader{r: io.TeeReader(f, h), progress: func(n int64) { progress("seal", n) }}
 	if err := storage.PutSealed(ctx, s.store, v.Object, key, counted); err != nil {
 		return v, err
 	}
@@ -200,6 +218,51 @@ func (s *Server) registerDataset(ctx context.Context, name, path, uploadID, clas
 	}
 	s.log.Info("registered a dataset version", "dataset", rec.Name, "version", rec.Version, "rows", rec.Rows, "bytes", rec.Size)
 	return rec, nil
+}
+
+// RegistrationEvent is one line of a registration's progress: how far it
+// is, then the version registered or the error that stopped it.
+type RegistrationEvent struct {
+	Phase   string                   `json:"phase,omitempty"` // check (rows read), seal (bytes sealed)
+	Done    int64                    `json:"done,omitempty"`
+	Version *metadata.DatasetVersion `json:"version,omitempty"`
+	Error   *Error                   `json:"error,omitempty"`
+}
+
+// registerWithProgress registers a version, writing a progress event at
+// most every half second, then the outcome. The status is 200 from the
+// first line on: the outcome is the last line, and the audit trail records
+// it (register-dataset) as well as the call.
+func (s *Server) registerWithProgress(hc huma.Context, in *registerInput) {
+	ctx := hc.Context()
+	hc.SetHeader("Content-Type", "application/x-ndjson")
+	w := hc.BodyWriter()
+	flush := func() {}
+	if rw, ok := w.(http.ResponseWriter); ok {
+		flush = func() { http.NewResponseController(rw).Flush() }
+	}
+	enc := json.NewEncoder(w)
+	var last time.Time
+	progress := func(phase string, n int64) {
+		if time.Since(last) >= 500*time.Millisecond {
+			last = time.Now()
+			enc.Encode(RegistrationEvent{Phase: phase, Done: n})
+			flush()
+		}
+	}
+	b := in.Body
+	v, err := s.registerDataset(ctx, b.Name, b.Path, b.Upload, b.Classes, b.Profile, progress)
+	u := principal(ctx)
+	result, ev := "ok", RegistrationEvent{Version: &v}
+	if err != nil {
+		ev = RegistrationEvent{Error: apiError(err)}
+		result = ev.Error.Code
+	}
+	if aerr := s.appendAudit(context.WithoutCancel(ctx), audit.Record{Actor: u.ID, Role: string(u.Role), Action: "register-dataset", Resource: b.Name, Result: result}); aerr != nil {
+		s.log.Error("audit: the registration's outcome was not recorded", "dataset", b.Name, "err", aerr)
+	}
+	enc.Encode(ev)
+	flush()
 }
 
 // MaxUploadBytes bounds one streamed source.
@@ -279,12 +342,16 @@ func (s *Server) upload(ctx context.Context, name string, body io.Reader) (metad
 }
 
 type countingReader struct {
-	r io.Reader
-	n int64
+	r        io.Reader
+	n        int64
+	progress func(int64) // told the bytes read so far, when set
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if c.progress != nil {
+		c.progress(c.n)
+	}
 	return n, err
 }

@@ -959,3 +959,53 @@ func TestScenarioAmendment(t *testing.T) {
 		t.Errorf("after a rejection: version %d, amendments %+v", sc.Version, all.Amendments)
 	}
 }
+
+// TestRegistrationProgress: POST /api/v1/dataset-registrations answers
+// with progress lines, then the outcome; a failure is the last line, and
+// the trail records it as a failure.
+func TestRegistrationProgress(t *testing.T) {
+	f := start(t)
+	src := f.importCorpus(t)
+	classes, _ := os.ReadFile(corpusClasses)
+	lines := func(body map[string]string) []RegistrationEvent {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", f.admin.url+"/api/v1/dataset-registrations", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+f.admin.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out []RegistrationEvent
+		dec := json.NewDecoder(resp.Body)
+		for {
+			var ev RegistrationEvent
+			if dec.Decode(&ev) != nil {
+				return out
+			}
+			out = append(out, ev)
+		}
+	}
+	evs := lines(map[string]string{"name": "residents", "path": src, "classes": string(classes)})
+	if len(evs) < 2 || evs[0].Phase != "check" || evs[len(evs)-1].Version == nil || evs[len(evs)-1].Version.Rows != 6000 {
+		t.Fatalf("progress then the version: %+v", evs)
+	}
+	evs = lines(map[string]string{"name": "residents", "path": src, "classes": "columns:\n  no_such_column: {class: identifier}\n"})
+	if len(evs) == 0 || evs[len(evs)-1].Error == nil || evs[len(evs)-1].Error.Code != "invalid_input" {
+		t.Fatalf("a failed registration's last line: %+v", evs)
+	}
+	recs, err := f.srv.audit.Records(context.Background(), time.Time{}, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []string
+	for _, r := range recs {
+		if r.Action == "register-dataset" {
+			results = append(results, r.Result)
+		}
+	}
+	if strings.Join(results, ",") != "ok,invalid_input" {
+		t.Errorf("the trail's registration outcomes: %v", results)
+	}
+}

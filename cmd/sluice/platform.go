@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/errcode"
 	"github.com/sluicehq/sluice/metadata"
 	"github.com/sluicehq/sluice/sandbox"
+	"github.com/sluicehq/sluice/server"
 	"github.com/sluicehq/sluice/server/client"
 )
 
@@ -219,7 +220,7 @@ the raw data is never stored unencrypted. Versions are immutable.`,
 		Args: exactArgs(2, "NAME and FILE"),
 	}
 	var sf serverFlags
-	register.RunE = func(c *cobra.Command, args []string) error {
+	register.RunE = func(c *cobra.Command, args []string) (rerr error) {
 		if err := requireFlags(c, "classes"); err != nil {
 			return err
 		}
@@ -231,7 +232,7 @@ the raw data is never stored unencrypted. Versions are immutable.`,
 		if err != nil {
 			return err
 		}
-		var v metadata.DatasetVersion
+		reg := client.Registration{Name: args[0], Path: args[1], Classes: string(cls), Profile: profile}
 		if upload {
 			f, err := os.Open(args[1])
 			if err != nil {
@@ -247,11 +248,22 @@ the raw data is never stored unencrypted. Versions are immutable.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.ErrOrStderr(), "registering %s (%s): checking it against the classification and profiling it\n", u.ID, sandbox.FormatBytes(u.Size))
-			if v, err = cl.RegisterUpload(c.Context(), args[0], u.ID, string(cls), profile); err != nil {
-				return fmt.Errorf("%w (the upload %s stays on the server: register it again with the API)", err, u.ID)
+			reg.Path, reg.Upload = "", u.ID
+			defer func() {
+				if rerr != nil {
+					fmt.Fprintf(c.ErrOrStderr(), "the upload %s stays on the server: register it again with POST /api/v1/datasets {\"upload\": %q}\n", u.ID, u.ID)
+				}
+			}()
+		}
+		v, err := cl.RegisterWithProgress(c.Context(), reg, func(ev server.RegistrationEvent) {
+			switch ev.Phase {
+			case "check":
+				fmt.Fprintf(c.ErrOrStderr(), "checking against the classification: %d rows\n", ev.Done)
+			case "seal":
+				fmt.Fprintf(c.ErrOrStderr(), "sealing: %s\n", sandbox.FormatBytes(ev.Done))
 			}
-		} else if v, err = cl.RegisterDataset(c.Context(), args[0], args[1], string(cls), profile); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		return sf.print(c.OutOrStdout(), v, func(w *tabwriter.Writer) {

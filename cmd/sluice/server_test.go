@@ -119,8 +119,18 @@ func TestDatasetRegisterCommand(t *testing.T) {
 	}
 	// From this machine, streamed, with progress.
 	code, out, errs = sluice(t, "dataset", "register", "residents", corpusSource, "--upload", "--classes", corpusClasses)
-	if code != 0 || !strings.Contains(out, "dataset residents version 2 registered: csv, 6000 rows") || !strings.Contains(errs, "(100%)") {
+	if code != 0 || !strings.Contains(out, "dataset residents version 2 registered: csv, 6000 rows") || !strings.Contains(errs, "(100%)") || !strings.Contains(errs, "checking against the classification") {
 		t.Errorf("register --upload: exit %d\n%s%s", code, out, errs)
+	}
+	// A registration that fails says why, with its exit code, and keeps the
+	// upload.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("columns:\n  no_such_column: {class: identifier}\n"), 0o600)
+	if code, _, errs := sluice(t, "dataset", "register", "residents", corpusSource, "--upload", "--classes", bad); code != exitUsage || !strings.Contains(errs, "no_such_column") || !strings.Contains(errs, "stays on the server") {
+		t.Errorf("register --upload with a wrong classification: exit %d %s", code, errs)
+	}
+	if code, _, errs := sluice(t, "dataset", "register", "residents", "residents.csv", "--classes", bad); code != exitUsage || !strings.Contains(errs, "no_such_column") {
+		t.Errorf("register with a wrong classification: exit %d %s", code, errs)
 	}
 	if code, _, errs := sluice(t, "dataset", "register", "residents", "no-such-file.csv", "--upload", "--classes", corpusClasses); code != exitUsage || !strings.Contains(errs, "no-such-file.csv") {
 		t.Errorf("--upload of a missing file: exit %d %s", code, errs)

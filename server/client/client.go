@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/errcode"
 	"github.com/sluicehq/sluice/metadata"
 	"github.com/sluicehq/sluice/server"
 )
@@ -327,25 +328,56 @@ func (c *Client) UploadSource(ctx context.Context, name string, r io.Reader) (me
 	return out, err
 }
 
-// RegisterUpload registers an uploaded source as the next version of a
-// dataset.
-func (c *Client) RegisterUpload(ctx context.Context, name, uploadID, classes, profile string) (metadata.DatasetVersion, error) {
-	in := map[string]string{"name": name, "upload": uploadID, "classes": classes}
-	if profile != "" {
-		in["profile"] = profile
-	}
-	b, err := json.Marshal(in)
+// Registration is a dataset version to register: from a file in the
+// server's import directory (Path) or from an upload (Upload).
+type Registration struct {
+	Name    string `json:"name"`
+	Path    string `json:"path,omitempty"`
+	Upload  string `json:"upload,omitempty"`
+	Classes string `json:"classes"`
+	Profile string `json:"profile,omitempty"`
+}
+
+// RegisterWithProgress registers a dataset version, telling progress each
+// progress event the server sends (rows checked, bytes sealed) as it comes.
+func (c *Client) RegisterWithProgress(ctx context.Context, r Registration, progress func(server.RegistrationEvent)) (metadata.DatasetVersion, error) {
+	b, err := json.Marshal(r)
 	if err != nil {
 		return metadata.DatasetVersion{}, err
 	}
-	var buf bytes.Buffer
-	var out metadata.DatasetVersion
-	// No overall time limit: a large source takes as long as its check.
-	if err := c.stream(ctx, "POST", "/api/v1/datasets", "application/json", bytes.NewReader(b), &buf); err != nil {
-		return out, err
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		err := c.stream(ctx, "POST", "/api/v1/dataset-registrations", "application/json", bytes.NewReader(b), pw)
+		pw.CloseWithError(err)
+		errc <- err
+	}()
+	var last server.RegistrationEvent
+	dec := json.NewDecoder(pr)
+	for {
+		var ev server.RegistrationEvent
+		if err := dec.Decode(&ev); err != nil {
+			pr.CloseWithError(err)
+			if serr := <-errc; serr != nil {
+				return metadata.DatasetVersion{}, serr
+			}
+			if !errors.Is(err, io.EOF) {
+				return metadata.DatasetVersion{}, fmt.Errorf("the server's progress: %v", err)
+			}
+			break
+		}
+		if ev.Phase != "" && progress != nil {
+			progress(ev)
+		}
+		last = ev
 	}
-	err = json.Unmarshal(buf.Bytes(), &out)
-	return out, err
+	switch {
+	case last.Error != nil:
+		return metadata.DatasetVersion{}, &Error{Status: errcode.ByCode(last.Error.Code).HTTP, Code: last.Error.Code, Message: last.Error.Message}
+	case last.Version == nil:
+		return metadata.DatasetVersion{}, errors.New("the server ended the registration without an outcome")
+	}
+	return *last.Version, nil
 }
 
 // AmendScenario proposes a new data list for a scenario.
