@@ -384,10 +384,11 @@ func TestJobs(t *testing.T) {
 	}
 }
 
-// TestJobsStopWithTheirScenario: suspension stops a running job at once
-// and refuses new ones; a followed log streams until the job ends;
-// cancel stops a job; termination refuses jobs.
-func TestJobsStopWithTheirScenario(t *testing.T) {
+// oneScenario is a server with the sandbox, the residents source, a
+// tenant with one scientist, and an approved scenario of the district code:
+// the server, the scientist, the tenant's ID and the scenario's.
+func oneScenario(t *testing.T, name string) (*fixture, client, string, string) {
+	t.Helper()
 	f := startJobs(t, filepath.Join(t.TempDir(), "data"))
 	src := f.importCorpus(t)
 	classes, _ := os.ReadFile(corpusClasses)
@@ -397,12 +398,22 @@ func TestJobsStopWithTheirScenario(t *testing.T) {
 	_, aliceTok := f.createUser("alice", "scientist", acme.ID)
 	alice := f.admin.as(aliceTok)
 	var sc struct{ ID string }
-	alice.call("POST", "/api/v1/scenarios", map[string]any{"name": "stops", "purpose": "p", "until": time.Now().Add(time.Hour),
+	alice.call("POST", "/api/v1/scenarios", map[string]any{"name": name, "purpose": "p", "until": time.Now().Add(time.Hour),
 		"datasets": []map[string]any{{"name": "residents", "columns": []string{"district_code"}}}}, &sc)
-	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, nil)
+	if code := f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, nil); code != 200 {
+		t.Fatalf("approve: %d", code)
+	}
+	return f, alice, acme.ID, sc.ID
+}
+
+// TestJobsStopWithTheirScenario: suspension stops a running job at once
+// and refuses new ones; a followed log streams until the job ends;
+// cancel stops a job; termination refuses jobs.
+func TestJobsStopWithTheirScenario(t *testing.T) {
+	f, alice, _, scID := oneScenario(t, "stops")
 	sleeper, _ := alice.upload(codeBundle(t, map[string]string{"run.sh": "for i in 1 2 3; do echo tick $i; sleep 0.3; done\nsleep ${1:-0}\n"}))
 	job := func(args ...string) map[string]any {
-		return map[string]any{"scenario": sc.ID, "kind": "dev", "image": "busybox", "code": sleeper, "command": append([]string{"sh", "/code/run.sh"}, args...)}
+		return map[string]any{"scenario": scID, "kind": "dev", "image": "busybox", "code": sleeper, "command": append([]string{"sh", "/code/run.sh"}, args...)}
 	}
 
 	// A followed log: everything the job prints, and the response ends
@@ -423,14 +434,14 @@ func TestJobsStopWithTheirScenario(t *testing.T) {
 	// Suspension stops a running job at once (R8) and admits no other.
 	long, _, _ := alice.submit(job("300"))
 	alice.waitState(long.ID, "running")
-	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/suspend", nil, nil)
+	f.admin.call("POST", "/api/v1/scenarios/"+scID+"/suspend", nil, nil)
 	if long = alice.wait(long.ID); long.Reason != "stopped" {
 		t.Errorf("a job of a suspended scenario ended %+v, want stopped", long)
 	}
 	if _, e, code := alice.submit(job()); code != 403 || !strings.Contains(e.Message, "suspended") {
 		t.Errorf("a job in a suspended scenario: %d %+v", code, e)
 	}
-	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/resume", nil, nil)
+	f.admin.call("POST", "/api/v1/scenarios/"+scID+"/resume", nil, nil)
 
 	// Cancel, by the submitter.
 	long, _, _ = alice.submit(job("300"))
@@ -442,12 +453,12 @@ func TestJobsStopWithTheirScenario(t *testing.T) {
 		t.Errorf("a cancelled job ended %+v", long)
 	}
 
-	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/terminate", nil, nil)
+	f.admin.call("POST", "/api/v1/scenarios/"+scID+"/terminate", nil, nil)
 	if _, e, code := alice.submit(job()); code != 403 || !strings.Contains(e.Message, "terminated") {
 		t.Errorf("a job in a terminated scenario: %d %+v", code, e)
 	}
 	// …and its views open for no one: their key is erased.
-	if _, _, err := f.srv.openView(viewObject(sc.ID, "residents", 1, ViewDev)); err == nil {
+	if _, _, err := f.srv.openView(viewObject(scID, "residents", 1, ViewDev)); err == nil {
 		t.Error("a terminated scenario's view opens")
 	}
 
@@ -467,21 +478,10 @@ func TestJobsStopWithTheirScenario(t *testing.T) {
 // TestJobAlerts: a tenant's burst of denied jobs, of failed jobs and of
 // jobs stopped at a limit each raise an alert (R6).
 func TestJobAlerts(t *testing.T) {
-	f := startJobs(t, filepath.Join(t.TempDir(), "data"))
-	src := f.importCorpus(t)
-	classes, _ := os.ReadFile(corpusClasses)
-	f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil)
-	var acme struct{ ID string }
-	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
-	_, aliceTok := f.createUser("alice", "scientist", acme.ID)
-	alice := f.admin.as(aliceTok)
-	var sc struct{ ID string }
-	alice.call("POST", "/api/v1/scenarios", map[string]any{"name": "alerts", "purpose": "p", "until": time.Now().Add(time.Hour),
-		"datasets": []map[string]any{{"name": "residents", "columns": []string{"district_code"}}}}, &sc)
-	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, nil)
+	f, alice, tenant, scID := oneScenario(t, "alerts")
 	code, _ := alice.upload(codeBundle(t, map[string]string{"run.sh": "sleep ${1:-0}\nexit ${2:-0}\n"}))
 	job := func(kind string, limits map[string]any, args ...string) map[string]any {
-		return map[string]any{"scenario": sc.ID, "kind": kind, "image": "busybox", "code": code, "limits": limits,
+		return map[string]any{"scenario": scID, "kind": kind, "image": "busybox", "code": code, "limits": limits,
 			"command": append([]string{"sh", "/code/run.sh"}, args...)}
 	}
 	kinds := func() map[string]int {
@@ -491,7 +491,7 @@ func TestJobAlerts(t *testing.T) {
 		f.admin.call("GET", "/api/v1/alerts", nil, &out)
 		n := map[string]int{}
 		for _, a := range out.Alerts {
-			if a.Subject == "tenant "+acme.ID {
+			if a.Subject == "tenant "+tenant {
 				n[a.Kind]++
 			}
 		}

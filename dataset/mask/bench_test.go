@@ -12,7 +12,12 @@ import (
 
 // BenchmarkMaskFile masks 100,000 synthetic residents (CSV in, Arrow out)
 // with the prod profile; rows/s is reported.
-func BenchmarkMaskFile(b *testing.B) {
+func BenchmarkMaskFile(b *testing.B) { benchmarkMask(b, "out.arrow") }
+
+// BenchmarkMaskToParquet is the same, written as Parquet.
+func BenchmarkMaskToParquet(b *testing.B) { benchmarkMask(b, "out.parquet") }
+
+func benchmarkMask(b *testing.B, output string) {
 	const rows = 100000
 	dir := b.TempDir()
 	ctx := context.Background()
@@ -27,7 +32,7 @@ func BenchmarkMaskFile(b *testing.B) {
 	p, _ := mask.Builtin("prod")
 	key, _ := mask.NewKey()
 	opts := mask.Options{Profile: p, Classes: dataset.Classify(prof).Classes, Key: key}
-	out := filepath.Join(dir, "out.arrow")
+	out := filepath.Join(dir, output)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := mask.File(ctx, src, out, opts); err != nil {
