@@ -22,19 +22,20 @@ type Column struct {
 // DatasetVersion is one immutable version of a registered dataset: a new
 // upload is a new version.
 type DatasetVersion struct {
-	Name       string    `json:"name"`
-	Version    int       `json:"version"`
-	Format     string    `json:"format"`
-	Rows       int64     `json:"rows"`
-	Size       int64     `json:"size"`   // bytes of the source as registered
-	SHA256     string    `json:"sha256"` // of the source as registered
-	Columns    []Column  `json:"columns"`
-	Classes    string    `json:"-"` // the confirmed classification (YAML), as given
-	Profile    string    `json:"profile"`
-	Object     string    `json:"-"` // the sealed object in the store
-	WrappedKey []byte    `json:"-"` // its data key, wrapped by the master key
-	CreatedAt  time.Time `json:"created_at"`
-	CreatedBy  string    `json:"created_by"`
+	Name        string    `json:"name"`
+	Version     int       `json:"version"`
+	Format      string    `json:"format"`
+	Rows        int64     `json:"rows"`
+	Size        int64     `json:"size"`   // bytes of the source as registered
+	SHA256      string    `json:"sha256"` // of the source as registered
+	Columns     []Column  `json:"columns"`
+	Classes     string    `json:"-"`       // the confirmed classification (YAML), as given
+	Profile     string    `json:"profile"` // the masking profile of its prod views: a built-in one's name, or ProfileYAML's
+	ProfileYAML string    `json:"-"`       // a profile given as YAML, when not built in
+	Object      string    `json:"-"`       // the sealed object in the store
+	WrappedKey  []byte    `json:"-"`       // its data key, wrapped by the master key
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by"`
 }
 
 // AddDatasetVersion records the next version of a dataset (version 1 for
@@ -64,21 +65,23 @@ func addDatasetVersion(ctx context.Context, tx *sql.Tx, v DatasetVersion) (Datas
 		return v, err
 	}
 	v.CreatedAt = fromMicros(now())
-	_, err = tx.ExecContext(ctx, `INSERT INTO dataset_versions (name, version, format, rows, size, sha256, columns, classes, profile, object, wrapped_key, created_at, created_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		v.Name, v.Version, v.Format, v.Rows, v.Size, v.SHA256, string(cols), v.Classes, v.Profile, v.Object, v.WrappedKey, v.CreatedAt.UnixMicro(), v.CreatedBy)
+	_, err = tx.ExecContext(ctx, `INSERT INTO dataset_versions (name, version, format, rows, size, sha256, columns, classes, profile, object, wrapped_key, created_at, created_by, profile_yaml)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.Name, v.Version, v.Format, v.Rows, v.Size, v.SHA256, string(cols), v.Classes, v.Profile, v.Object, v.WrappedKey, v.CreatedAt.UnixMicro(), v.CreatedBy, nullString(v.ProfileYAML))
 	return v, conflict(err, "dataset "+v.Name)
 }
 
-const versionColumns = `name, version, format, rows, size, sha256, columns, classes, profile, object, wrapped_key, created_at, created_by`
+const versionColumns = `name, version, format, rows, size, sha256, columns, classes, profile, object, wrapped_key, created_at, created_by, profile_yaml`
 
 func scanVersion(sc scanner) (DatasetVersion, error) {
 	var v DatasetVersion
 	var cols string
 	var created int64
-	if err := sc.Scan(&v.Name, &v.Version, &v.Format, &v.Rows, &v.Size, &v.SHA256, &cols, &v.Classes, &v.Profile, &v.Object, &v.WrappedKey, &created, &v.CreatedBy); err != nil {
+	var profileYAML sql.NullString
+	if err := sc.Scan(&v.Name, &v.Version, &v.Format, &v.Rows, &v.Size, &v.SHA256, &cols, &v.Classes, &v.Profile, &v.Object, &v.WrappedKey, &created, &v.CreatedBy, &profileYAML); err != nil {
 		return v, err
 	}
+	v.ProfileYAML = profileYAML.String
 	v.CreatedAt = fromMicros(created)
 	err := json.Unmarshal([]byte(cols), &v.Columns) // before v is read: Go does not order a return's operands
 	return v, err

@@ -137,6 +137,7 @@ var migrations = []string{
 		created_at  INTEGER NOT NULL,
 		PRIMARY KEY (scenario_id, version)
 	);`,
+	`ALTER TABLE dataset_versions ADD COLUMN profile_yaml TEXT;`,
 }
 
 // OpenSQLite opens (creating it if need be) the database at path and

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,7 +29,7 @@ type registerInput struct {
 		Path    string `json:"path,omitempty" doc:"The source file in the server's import directory (absolute, or relative to it): CSV, Parquet or Arrow IPC. Give path or upload"`
 		Upload  string `json:"upload,omitempty" doc:"The ID of a source streamed to POST /api/v1/uploads. Give path or upload"`
 		Classes string `json:"classes" doc:"The confirmed classification (classes.yaml, as sluice dataset classify writes it and an administrator checked it)"`
-		Profile string `json:"profile,omitempty" doc:"Masking profile for scenario views (default prod)"`
+		Profile string `json:"profile,omitempty" doc:"Masking profile of its prod views: prod (default) or dev, or a profile's YAML (docs/masking.md)"`
 	}
 }
 
@@ -142,7 +143,13 @@ func (s *Server) registerDataset(ctx context.Context, name, path, uploadID, clas
 	if v.Profile == "" {
 		v.Profile = "prod"
 	}
-	if _, err := mask.Builtin(v.Profile); err != nil {
+	if strings.Contains(v.Profile, "\n") { // a profile's YAML
+		p, err := mask.ParseProfile(name+".profile.yaml", []byte(v.Profile))
+		if err != nil {
+			return v, err
+		}
+		v.ProfileYAML, v.Profile = v.Profile, cmp.Or(p.Name, "custom")
+	} else if _, err := mask.Builtin(v.Profile); err != nil {
 		return v, fmt.Errorf("profile %q: %v: %w", v.Profile, err, metadata.ErrInvalidArgument)
 	}
 	if (path == "") == (uploadID == "") {

@@ -1009,3 +1009,31 @@ func TestRegistrationProgress(t *testing.T) {
 		t.Errorf("the trail's registration outcomes: %v", results)
 	}
 }
+
+// TestCustomProfile: a dataset registered with a profile's YAML masks its
+// prod views with it; a profile that does not parse is refused, naming it.
+func TestCustomProfile(t *testing.T) {
+	f := start(t)
+	src := f.importCorpus(t)
+	classes, _ := os.ReadFile(corpusClasses)
+	profile := "name: no-income\ndescription: income withheld\nclasses:\n  identifier: {op: pseudonym}\ncolumns:\n  monthly_income: {op: drop}\n"
+	var v struct{ Profile string }
+	if code := f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes), "profile": profile}, &v); code != 200 || v.Profile != "no-income" {
+		t.Fatalf("register with a profile's YAML: %d %+v", code, v)
+	}
+	var e apiErr
+	if code := f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes), "profile": "columns:\n  x: {op: explode}\n"}, &e); code != 400 || !strings.Contains(e.Message, "residents.profile.yaml") {
+		t.Errorf("a profile that does not parse: %d %+v", code, e)
+	}
+	var acme struct{ ID string }
+	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
+	_, tok := f.createUser("alice", "scientist", acme.ID)
+	var sc struct{ ID string }
+	f.admin.as(tok).call("POST", "/api/v1/scenarios", map[string]any{"name": "custom", "purpose": "p", "until": time.Now().Add(time.Hour),
+		"datasets": []map[string]any{{"name": "residents", "version": 1, "columns": []string{"district_code", "monthly_income"}}}}, &sc)
+	f.admin.call("POST", "/api/v1/scenarios/"+sc.ID+"/approve", nil, nil)
+	var view struct{ Columns []string }
+	if code := f.admin.as(tok).call("POST", "/api/v1/scenarios/"+sc.ID+"/views", map[string]string{"dataset": "residents", "kind": "prod"}, &view); code != 200 || strings.Join(view.Columns, ",") != "district_code" {
+		t.Errorf("the prod view under the dataset's own profile: %d %v, want district_code alone", code, view.Columns)
+	}
+}

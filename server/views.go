@@ -101,11 +101,15 @@ func (s *Server) makeView(ctx context.Context, sc metadata.Scenario, name, kind 
 	if err != nil {
 		return ViewInfo{}, err
 	}
-	profileName := v.Profile
-	if kind == ViewDev {
-		profileName = "dev"
+	var base *mask.Profile
+	switch {
+	case kind == ViewDev:
+		base, err = mask.Builtin("dev")
+	case v.ProfileYAML != "":
+		base, err = mask.ParseProfile(v.Name+".profile.yaml", []byte(v.ProfileYAML))
+	default:
+		base, err = mask.Builtin(v.Profile)
 	}
-	base, err := mask.Builtin(profileName)
 	if err != nil {
 		return ViewInfo{}, err
 	}

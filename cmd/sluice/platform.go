@@ -207,7 +207,7 @@ func newDatasetServerCmds() []*cobra.Command {
 	var profile, classes string
 	var upload bool
 	register := &cobra.Command{
-		Use:   "register NAME FILE --classes FILE [--upload] [--profile NAME]",
+		Use:   "register NAME FILE --classes FILE [--upload] [--profile NAME|FILE]",
 		Short: "Register a version of a dataset on a server (admin)",
 		Long: `Registers FILE as the next version of dataset NAME, with its confirmed
 classification (--classes: the classes.yaml that sluice dataset classify wrote and
@@ -227,6 +227,13 @@ the raw data is never stored unencrypted. Versions are immutable.`,
 		cls, err := os.ReadFile(classes)
 		if err != nil {
 			return usagef("--classes: %v", err)
+		}
+		if fi, err := os.Stat(profile); err == nil && fi.Mode().IsRegular() {
+			b, err := os.ReadFile(profile)
+			if err != nil {
+				return usagef("--profile: %v", err)
+			}
+			profile = string(b) // a profile's YAML: the server checks it
 		}
 		cl, err := sf.client()
 		if err != nil {
@@ -271,7 +278,7 @@ the raw data is never stored unencrypted. Versions are immutable.`,
 		})
 	}
 	register.Flags().StringVar(&classes, "classes", "", "the confirmed classification (classes.yaml)")
-	register.Flags().StringVar(&profile, "profile", "", "masking profile of its scenario views (default prod)")
+	register.Flags().StringVar(&profile, "profile", "", "masking profile of its prod views: prod (default), dev, or a profile's YAML file")
 	register.Flags().BoolVar(&upload, "upload", false, "stream FILE from this machine instead of naming a file in the server's import directory")
 	sf.register(register)
 

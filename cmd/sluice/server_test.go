@@ -122,6 +122,12 @@ func TestDatasetRegisterCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "dataset residents version 2 registered: csv, 6000 rows") || !strings.Contains(errs, "(100%)") || !strings.Contains(errs, "checking against the classification") {
 		t.Errorf("register --upload: exit %d\n%s%s", code, out, errs)
 	}
+	// A profile's YAML file.
+	prof := filepath.Join(t.TempDir(), "no-income.yaml")
+	os.WriteFile(prof, []byte("name: no-income\ncolumns:\n  monthly_income: {op: drop}\n"), 0o600)
+	if code, out, errs := sluice(t, "dataset", "register", "residents", "residents.csv", "--classes", corpusClasses, "--profile", prof, "-o", "json"); code != 0 || !strings.Contains(out, `"profile": "no-income"`) {
+		t.Errorf("register --profile FILE: exit %d %s %s", code, out, errs)
+	}
 	// A registration that fails says why, with its exit code, and keeps the
 	// upload.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
