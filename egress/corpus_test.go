@@ -74,7 +74,7 @@ func corpusCases(t *testing.T, inferred bool) {
 						t.Fatal(err)
 					}
 				}
-				if ix, err = egress.BuildIndex(ctx, src, cls); err != nil {
+				if ix, err = egress.BuildIndex(ctx, src, cls, dataset.Options{}); err != nil {
 					t.Fatal(err)
 				}
 				indexes[key] = ix

@@ -64,7 +64,7 @@ func setup(t *testing.T) *fixture {
 	for i, h := range rows[0] {
 		col[h] = i
 	}
-	ix, err := egress.BuildIndex(ctx, src, nil) // classification inferred
+	ix, err := egress.BuildIndex(ctx, src, nil, dataset.Options{}) // classification inferred
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestDominance(t *testing.T) {
 	src := filepath.Join(dir, "companies.csv")
 	os.WriteFile(src, []byte(b.String()), 0o600)
 	cls, _ := dataset.ParseClasses("c.yaml", []byte("columns:\n  company_id: {class: identifier}\n  industry: {class: quasi_identifier}\n  revenue: {class: sensitive}\n"))
-	ix, err := egress.BuildIndex(ctx, src, cls)
+	ix, err := egress.BuildIndex(ctx, src, cls, dataset.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestDifferencingRecordSets(t *testing.T) {
 	src := filepath.Join(dir, "people.csv")
 	os.WriteFile(src, []byte(b.String()), 0o600)
 	cls, _ := dataset.ParseClasses("c.yaml", []byte("columns:\n  id: {class: identifier}\n  district_code: {class: quasi_identifier}\n  income: {class: sensitive}\n"))
-	ix, err := egress.BuildIndex(ctx, src, cls)
+	ix, err := egress.BuildIndex(ctx, src, cls, dataset.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ const maxDistinct = 200000
 type Index struct {
 	seed    maphash.Seed
 	source  string
+	read    dataset.Options // how the source is opened
 	rows    int
 	classes *dataset.Classes
 	ids     map[uint64]uint8 // identifier value → source column
@@ -154,18 +155,20 @@ func isDecimal(s string) bool {
 	return i == len(s) && digits > 0 && digits <= 15 && frac
 }
 
-// BuildIndex reads the source once and indexes it. Without a
-// classification the source is classified with the dataset detectors.
-func BuildIndex(ctx context.Context, source string, classes *dataset.Classes) (*Index, error) {
+// BuildIndex reads the source once (as read says: read.Open opens a sealed
+// source, decrypted as it is read) and indexes it. Without a classification
+// the source is classified with the dataset detectors. The index reads the
+// source again, the same way, if a product holds digest-shaped tokens.
+func BuildIndex(ctx context.Context, source string, classes *dataset.Classes, read dataset.Options) (*Index, error) {
 	if classes == nil {
-		prof, err := dataset.Inspect(ctx, source, dataset.Options{})
+		prof, err := dataset.Inspect(ctx, source, read)
 		if err != nil {
 			return nil, err
 		}
 		classes = dataset.Classify(prof).Classes
 	}
-	ix := &Index{seed: maphash.MakeSeed(), source: source, classes: classes, ids: map[uint64]uint8{}}
-	err := dataset.Stream(ctx, source, dataset.Options{}, func(r dataset.Reader, _ dataset.Format) error {
+	ix := &Index{seed: maphash.MakeSeed(), source: source, read: read, classes: classes, ids: map[uint64]uint8{}}
+	err := dataset.Stream(ctx, source, read, func(r dataset.Reader, _ dataset.Format) error {
 		if err := classes.Check(source, r.Schema()); err != nil {
 			return err
 		}
@@ -393,7 +396,9 @@ func (ix *Index) buildDigests() {
 		return
 	}
 	var mu sync.Mutex
-	ix.digestErr = dataset.Stream(context.Background(), ix.source, dataset.Options{StringColumns: ix.stringColumns()}, func(r dataset.Reader, _ dataset.Format) error {
+	read := ix.read
+	read.StringColumns = ix.stringColumns()
+	ix.digestErr = dataset.Stream(context.Background(), ix.source, read, func(r dataset.Reader, _ dataset.Format) error {
 		for r.Next() {
 			rec := r.Record()
 			var wg sync.WaitGroup

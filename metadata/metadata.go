@@ -142,6 +142,17 @@ type Store interface {
 	// DecideAmendment approves (the scenario takes the new list) or rejects one.
 	DecideAmendment(ctx context.Context, scenarioID string, version int, approve bool, by, comment string) (Scenario, Amendment, error)
 
+	// CreateEgressRequest records a finished prod job's egress request.
+	CreateEgressRequest(ctx context.Context, r EgressRequest) (EgressRequest, error)
+	AddEgressProduct(ctx context.Context, requestID string, p EgressProduct) error
+	SetEgressState(ctx context.Context, id, state string) error
+	GetEgressRequest(ctx context.Context, id string) (EgressRequest, error)
+	EgressRequestOfJob(ctx context.Context, jobID string) (EgressRequest, error)
+	ListEgressRequests(ctx context.Context, tenantID string) ([]EgressRequest, error)
+	// ProdJobsWithoutEgress lists finished prod jobs whose products are not
+	// all decided.
+	ProdJobsWithoutEgress(ctx context.Context) ([]Job, error)
+
 	AddAlert(ctx context.Context, a Alert) (Alert, error)
 	// ListAlerts lists the alerts since a time, the newest first.
 	ListAlerts(ctx context.Context, since time.Time) ([]Alert, error)

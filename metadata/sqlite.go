@@ -138,6 +138,30 @@ var migrations = []string{
 		PRIMARY KEY (scenario_id, version)
 	);`,
 	`ALTER TABLE dataset_versions ADD COLUMN profile_yaml TEXT;`,
+	`CREATE TABLE egress_requests (
+		id          TEXT PRIMARY KEY,
+		job_id      TEXT NOT NULL UNIQUE REFERENCES jobs(id),
+		tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+		scenario_id TEXT NOT NULL REFERENCES scenarios(id),
+		state       TEXT NOT NULL,
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL
+	);
+	CREATE INDEX egress_tenant ON egress_requests(tenant_id, created_at);
+	CREATE TABLE egress_products (
+		request_id TEXT NOT NULL REFERENCES egress_requests(id),
+		name       TEXT NOT NULL,
+		size       INTEGER NOT NULL,
+		sha256     TEXT NOT NULL,
+		decision   TEXT NOT NULL,
+		approvals  INTEGER NOT NULL,
+		policy     TEXT NOT NULL,
+		reasons    TEXT NOT NULL,
+		findings   TEXT NOT NULL,
+		input      TEXT NOT NULL,
+		checked_at INTEGER NOT NULL,
+		PRIMARY KEY (request_id, name)
+	);`,
 }
 
 // OpenSQLite opens (creating it if need be) the database at path and

@@ -242,6 +242,49 @@ out.to_csv("/data/out/income_by_city.csv", index=False)
 print("rows", len(df))
 `
 
+const topIncomeByCity = `import pandas as pd
+df = pd.read_csv("/data/in/residents/data.csv", dtype=str)
+df["city"] = df["district_code"].str[:4]
+df["monthly_income"] = df["monthly_income"].astype(float)
+df.groupby("city")["monthly_income"].max().reset_index().to_csv("/data/out/top_income.csv", index=False)
+`
+
+type egressOut struct {
+	ID, State string
+	Products  []struct {
+		Name, Decision string
+		Reasons        json.RawMessage
+	}
+}
+
+// waitEgress polls the egress requests until the job's is decided.
+func waitEgress(t *testing.T, c client, job string) egressOut {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var list struct {
+			Requests []struct {
+				ID    string
+				JobID string `json:"job_id"`
+				State string
+			} `json:"requests"`
+		}
+		c.call("GET", "/api/v1/egress", nil, &list)
+		for _, r := range list.Requests {
+			if r.JobID == job && r.State == "decided" {
+				var out egressOut
+				if code := c.call("GET", "/api/v1/egress/"+r.ID, nil, &out); code != 200 {
+					t.Fatalf("egress request %s: %d", r.ID, code)
+				}
+				return out
+			}
+		}
+	}
+	var list json.RawMessage
+	c.call("GET", "/api/v1/egress", nil, &list)
+	t.Fatalf("no decided egress request for job %s: %s", job, list)
+	return egressOut{}
+}
+
 // TestJobs is the job flow on the real sandbox with images/python: code
 // uploaded and pinned by digest; admission by policy (image allow-list,
 // prod only after dev); a dev job over the dev extract whose output and
@@ -250,6 +293,11 @@ print("rows", len(df))
 // anywhere in the data directory.
 func TestJobs(t *testing.T) {
 	f := startJobs(t, filepath.Join(t.TempDir(), "data"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", f.logs.String())
+		}
+	})
 	// Every API answer of the test is kept, to be searched for raw values.
 	answers := &recorder{next: http.DefaultTransport}
 	http.DefaultTransport = answers
@@ -356,6 +404,41 @@ func TestJobs(t *testing.T) {
 	}
 	if q, err := os.ReadFile(filepath.Join(f.dir, "quarantine", prod.ID, "stdout")); err != nil || !strings.HasPrefix(string(q), "rows 6000") {
 		t.Errorf("the prod job's stdout in quarantine: %q %v (the prod view has every row)", q, err)
+	}
+
+	// The prod job's products went to the gate: decisions, reasons and
+	// findings for its scientist, nothing for another tenant.
+	req := waitEgress(t, alice, prod.ID)
+	decisions := map[string]string{}
+	for _, p := range req.Products {
+		decisions[p.Name] = p.Decision
+	}
+	t.Logf("the gate's decisions on the prod job's products: %v", decisions)
+	if len(decisions) != 3 || decisions["out/income_by_city.csv"] == "" || decisions["stdout"] == "" || decisions["stderr"] != "allow" {
+		t.Errorf("the prod job's products: %+v", req.Products)
+	}
+	if _, code := bob.get("/api/v1/egress/" + req.ID); code != 404 {
+		t.Errorf("another tenant reads an egress request: %d, want 404", code)
+	}
+	// A product that gives people away is denied: the top income of each
+	// city is one person's exact value.
+	leak, _ := alice.upload(codeBundle(t, map[string]string{"main.py": topIncomeByCity}))
+	for _, kind := range []string{"dev", "prod"} {
+		j, e, code := alice.submit(job(kind, "python", leak))
+		if code != 200 {
+			t.Fatalf("the leaky %s job: %d %+v", kind, code, e)
+		}
+		if j = alice.wait(j.ID); j.State != "done" {
+			t.Fatalf("the leaky %s job ended %+v", kind, j)
+		}
+		if kind == "prod" {
+			req := waitEgress(t, alice, j.ID)
+			for _, p := range req.Products {
+				if p.Name == "out/top_income.csv" && (p.Decision != "deny" || !strings.Contains(string(p.Reasons), "extreme")) {
+					t.Errorf("the top incomes: %s %s, want deny (extreme)", p.Decision, p.Reasons)
+				}
+			}
+		}
 	}
 
 	// Nothing of the raw identifiers in the data directory.

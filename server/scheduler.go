@@ -75,6 +75,19 @@ func (sc *scheduler) start(ctx context.Context) error {
 	if err := sc.runner.Sweep(ctx); err != nil {
 		sc.s.log.Error("sweeping the sandbox", "err", err)
 	}
+	// Prod jobs that finished while no gate checked their products (a
+	// crash between the two) are checked now.
+	if unchecked, err := sc.s.meta.ProdJobsWithoutEgress(ctx); err != nil {
+		sc.s.log.Error("listing unchecked prod jobs", "err", err)
+	} else {
+		for _, j := range unchecked {
+			go func() {
+				if err := sc.s.requestEgress(context.WithoutCancel(ctx), j); err != nil {
+					sc.s.log.Error("egress request", "job", j.ID, "err", err)
+				}
+			}()
+		}
+	}
 	go sc.loop(ctx)
 	return nil
 }
@@ -174,7 +187,17 @@ func (sc *scheduler) launch(ctx context.Context, j metadata.Job, drive func(cont
 			sc.mu.Unlock()
 			sc.wake()
 		}()
-		if err := drive(jctx); err != nil {
+		err := drive(jctx)
+		if err == nil {
+			// A finished prod job's products go to the gate, whatever
+			// becomes of the job's context.
+			if cur, gerr := sc.s.meta.GetJob(context.WithoutCancel(ctx), j.ID); gerr == nil {
+				if eerr := sc.s.requestEgress(context.WithoutCancel(ctx), cur); eerr != nil {
+					sc.s.log.Error("egress request", "job", j.ID, "err", eerr)
+				}
+			}
+		}
+		if err != nil {
 			sc.s.log.Error("job", "job", j.ID, "err", err)
 			// A job the sandbox never recorded ends here, with the reason.
 			reason, msg := sandbox.ReasonError, sc.s.scrub(err.Error())

@@ -46,6 +46,7 @@ type Server struct {
 	policy  *policy.Engine
 	exec    Executor   // nil: this server runs no jobs
 	sched   *scheduler // with exec
+	idx     indexes    // the gate's index of each dataset version
 }
 
 // Option configures a Server.
@@ -178,7 +179,7 @@ func (s *Server) routes() http.Handler {
 	useAPIErrors()
 	mux := http.NewServeMux()
 	hc := huma.DefaultConfig("Sluice", "1.0.0")
-	hc.Info.Description = "The Sluice platform API: tenants, users and tokens; datasets; scenarios and their views; code bundles and jobs; the audit trail; alerts. (Egress follows.)"
+	hc.Info.Description = "The Sluice platform API: tenants, users and tokens; datasets; scenarios and their views; code bundles and jobs; egress requests and the gate's decisions; the audit trail; alerts. (Review and release follow.)"
 	hc.OpenAPIPath = "/api/openapi"
 	hc.DocsPath = "" // no page that loads scripts from elsewhere: air-gapped platforms
 	hc.SchemasPath = "/api/schemas"
@@ -196,6 +197,7 @@ func (s *Server) routes() http.Handler {
 	s.registerViews(api)
 	s.registerAlerts(api)
 	s.registerJobs(api)
+	s.registerEgress(api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.meta.Ping(r.Context()); err != nil {
@@ -249,6 +251,7 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	auditWrites *prometheus.CounterVec
 	alerts      *prometheus.CounterVec
+	gateLatency prometheus.Histogram
 }
 
 func newMetrics(meta *metadata.SQLite) *metrics {
@@ -267,7 +270,10 @@ func newMetrics(meta *metadata.SQLite) *metrics {
 	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_alerts_total", Help: "Alerts raised, by kind.",
 	}, []string{"kind"})
-	m.reg.MustRegister(m.requests, m.latency, m.auditWrites, m.alerts, jobsCollector{meta}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.gateLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "sluice_gate_check_seconds", Help: "Time the egress gate took to check one product against its sources.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.auditWrites, m.alerts, m.gateLatency, jobsCollector{meta}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -187,6 +187,21 @@ func TestServerCrashDuringJob(t *testing.T) {
 			t.Errorf("job %s went to running %d times, want once", id, starts)
 		}
 	}
+	// The same code in prod: its products go to the gate.
+	if code, out, errs := sluice(t, "job", "submit", "--scenario", sc.ID, "--kind", "prod", "--image", "busybox", "--code", codeDir, "--wait", "--", "sh", "/code/run.sh"); code != 0 {
+		t.Fatalf("a prod job: exit %d %s %s", code, out, errs)
+	}
+	var reqs []struct{ ID, State string }
+	for deadline := time.Now().Add(time.Minute); len(reqs) == 0 || reqs[0].State != "decided"; time.Sleep(100 * time.Millisecond) {
+		_, out, _ := sluice(t, "egress", "list", "-o", "json")
+		json.Unmarshal([]byte(out), &reqs)
+		if time.Now().After(deadline) {
+			t.Fatalf("no decided egress request: %s", out)
+		}
+	}
+	if code, out, errs := sluice(t, "egress", "show", reqs[0].ID); code != 0 || !strings.Contains(out, "out/rows.txt") || !strings.Contains(out, "stdout") {
+		t.Errorf("egress show: exit %d %s %s", code, out, errs)
+	}
 	second.stop()
 	if code, out, errs := sluice(t, "audit", "verify", "--data-dir", dir); code != 0 {
 		t.Errorf("audit verify after a crash: exit %d %s %s", code, out, errs)

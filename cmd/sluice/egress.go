@@ -24,6 +24,7 @@ func newEgressCmd() *cobra.Command {
 		Short: "Decide whether output products may leave (the egress gate)",
 	}
 	c.AddCommand(newEgressCheckCmd())
+	c.AddCommand(newEgressServerCmds()...)
 	return c
 }
 
@@ -106,7 +107,7 @@ Exit code: 0 every product allowed; 3 at least one needs review and none is deni
 			}
 			log := (&runtimeFlags{verbose: verbose}).logger(c.ErrOrStderr())
 			start := time.Now()
-			ix, err := egress.BuildIndex(ctx, source, cls)
+			ix, err := egress.BuildIndex(ctx, source, cls, dataset.Options{})
 			if err != nil {
 				return err
 			}

@@ -395,3 +395,14 @@ func (c *Client) Amendments(ctx context.Context, id string) ([]metadata.Amendmen
 func (c *Client) DecideAmendment(ctx context.Context, id string, version int, verb, comment string) (metadata.Scenario, error) {
 	return call[metadata.Scenario](ctx, c, "POST", fmt.Sprintf("/api/v1/scenarios/%s/amendments/%d/%s", url.PathEscape(id), version, verb), map[string]string{"comment": comment})
 }
+
+// ListEgress lists the egress requests the caller may see.
+func (c *Client) ListEgress(ctx context.Context) ([]metadata.EgressRequest, error) {
+	out, err := call[struct{ Requests []metadata.EgressRequest }](ctx, c, "GET", "/api/v1/egress", nil)
+	return out.Requests, err
+}
+
+// Egress reads an egress request with its products' decisions.
+func (c *Client) Egress(ctx context.Context, id string) (metadata.EgressRequest, error) {
+	return call[metadata.EgressRequest](ctx, c, "GET", "/api/v1/egress/"+url.PathEscape(id), nil)
+}

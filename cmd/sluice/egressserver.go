@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/policy"
+)
+
+// newEgressServerCmds are the egress commands that talk to a server: the
+// requests a finished prod job made and the gate's decision on each
+// product.
+func newEgressServerCmds() []*cobra.Command {
+	var lf, sf serverFlags
+	list := &cobra.Command{
+		Use: "list", Short: "List the egress requests you may see (a finished prod job's products)", Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := lf.client()
+			if err != nil {
+				return err
+			}
+			rs, err := cl.ListEgress(c.Context())
+			if err != nil {
+				return err
+			}
+			return lf.print(c.OutOrStdout(), rs, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tJOB\tSCENARIO\tSTATE\tCREATED")
+				for _, r := range rs {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.JobID, r.ScenarioID, r.State, r.CreatedAt.Format("2006-01-02 15:04:05"))
+				}
+			})
+		},
+	}
+	lf.register(list)
+	show := &cobra.Command{
+		Use: "show ID", Short: "Show an egress request: each product's decision and reasons (never its content)", Args: exactArgs(1, "an egress request ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			r, err := cl.Egress(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return sf.print(c.OutOrStdout(), r, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "request\t%s (%s)\njob\t%s\nscenario\t%s\n", r.ID, r.State, r.JobID, r.ScenarioID)
+				for _, p := range r.Products {
+					fmt.Fprintf(w, "%s\t%s  (%d bytes, policy %s)\n", p.Name, p.Decision, p.Size, p.Policy)
+					var reasons []policy.Reason
+					json.Unmarshal(p.Reasons, &reasons)
+					for _, rs := range reasons {
+						fmt.Fprintf(w, "\t  %s: %s\n", rs.Code, rs.Message)
+					}
+				}
+			})
+		},
+	}
+	sf.register(show)
+	return []*cobra.Command{list, show}
+}
