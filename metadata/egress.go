@@ -11,21 +11,24 @@ import (
 
 // Egress request states.
 const (
-	EgressChecking = "checking" // the gate is checking its products
-	EgressDecided  = "decided"  // every product has the gate's decision
+	EgressChecking  = "checking"  // the gate is checking its products
+	EgressDecided   = "decided"   // every product has the gate's decision
+	EgressWithdrawn = "withdrawn" // its scientist took it back: nothing of it leaves
 )
 
 // EgressRequest is what a finished prod job asks to take out: each of its
 // outputs and its logs is a product with the gate's decision.
 type EgressRequest struct {
-	ID         string          `json:"id"`
-	JobID      string          `json:"job_id"`
-	TenantID   string          `json:"tenant_id"`
-	ScenarioID string          `json:"scenario_id"`
-	State      string          `json:"state"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	Products   []EgressProduct `json:"products"`
+	ID         string `json:"id"`
+	JobID      string `json:"job_id"`
+	TenantID   string `json:"tenant_id"`
+	ScenarioID string `json:"scenario_id"`
+	State      string `json:"state"`
+	// Justification is the scientist's word to the reviewers.
+	Justification string          `json:"justification,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+	Products      []EgressProduct `json:"products"`
 }
 
 // EgressProduct is one product and the gate's decision on it. Findings and
@@ -64,20 +67,52 @@ func (s *SQLite) AddEgressProduct(ctx context.Context, requestID string, p Egres
 	return err
 }
 
-// SetEgressState moves a request to a state.
+// SetEgressState moves a request to a state (a withdrawn one stays so).
 func (s *SQLite) SetEgressState(ctx context.Context, id, state string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE egress_requests SET state = ?, updated_at = ? WHERE id = ?`, state, now(), id)
+	_, err := s.db.ExecContext(ctx, `UPDATE egress_requests SET state = ?, updated_at = ? WHERE id = ? AND state != ?`, state, now(), id, EgressWithdrawn)
 	return err
 }
 
-const egressColumns = `id, job_id, tenant_id, scenario_id, state, created_at, updated_at`
+const egressColumns = `id, job_id, tenant_id, scenario_id, state, created_at, updated_at, justification`
 
 func scanEgress(sc scanner) (EgressRequest, error) {
 	var r EgressRequest
 	var created, updated int64
-	err := sc.Scan(&r.ID, &r.JobID, &r.TenantID, &r.ScenarioID, &r.State, &created, &updated)
-	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	var justification sql.NullString
+	err := sc.Scan(&r.ID, &r.JobID, &r.TenantID, &r.ScenarioID, &r.State, &created, &updated, &justification)
+	r.CreatedAt, r.UpdatedAt, r.Justification = fromMicros(created), fromMicros(updated), justification.String
 	return r, err
+}
+
+// WithdrawEgress takes a request back; one already withdrawn is
+// ErrConflict.
+func (s *SQLite) WithdrawEgress(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE egress_requests SET state = ?, updated_at = ? WHERE id = ? AND state != ?`, EgressWithdrawn, now(), id, EgressWithdrawn)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.GetEgressRequest(ctx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("egress request %s is withdrawn already: %w", id, ErrConflict)
+	}
+	return nil
+}
+
+// JustifyEgress sets a request's justification for the reviewers.
+func (s *SQLite) JustifyEgress(ctx context.Context, id, text string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE egress_requests SET justification = ?, updated_at = ? WHERE id = ? AND state != ?`, text, now(), id, EgressWithdrawn)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.GetEgressRequest(ctx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("egress request %s is withdrawn: %w", id, ErrConflict)
+	}
+	return nil
 }
 
 // GetEgressRequest reads a request with its products.
@@ -125,5 +160,5 @@ func (s *SQLite) ListEgressRequests(ctx context.Context, tenantID string) ([]Egr
 // egress request, or one still checking: what a crash left to check.
 func (s *SQLite) ProdJobsWithoutEgress(ctx context.Context) ([]Job, error) {
 	return queryAll(ctx, s.db, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE kind = 'prod' AND state = 'done'
-		AND id NOT IN (SELECT job_id FROM egress_requests WHERE state = ?) ORDER BY created_at`, EgressDecided)
+		AND id NOT IN (SELECT job_id FROM egress_requests WHERE state IN (?, ?)) ORDER BY created_at`, EgressDecided, EgressWithdrawn)
 }

@@ -149,6 +149,8 @@ type Store interface {
 	GetEgressRequest(ctx context.Context, id string) (EgressRequest, error)
 	EgressRequestOfJob(ctx context.Context, jobID string) (EgressRequest, error)
 	ListEgressRequests(ctx context.Context, tenantID string) ([]EgressRequest, error)
+	WithdrawEgress(ctx context.Context, id string) error
+	JustifyEgress(ctx context.Context, id, text string) error
 	// ProdJobsWithoutEgress lists finished prod jobs whose products are not
 	// all decided.
 	ProdJobsWithoutEgress(ctx context.Context) ([]Job, error)

@@ -162,6 +162,7 @@ var migrations = []string{
 		checked_at INTEGER NOT NULL,
 		PRIMARY KEY (request_id, name)
 	);`,
+	`ALTER TABLE egress_requests ADD COLUMN justification TEXT;`,
 }
 
 // OpenSQLite opens (creating it if need be) the database at path and

@@ -115,7 +115,7 @@ func (s *Server) requestEgress(ctx context.Context, j metadata.Job) error {
 			return err
 		}
 	}
-	if req.State == metadata.EgressDecided {
+	if req.State == metadata.EgressDecided || req.State == metadata.EgressWithdrawn {
 		return nil
 	}
 	sc, err := s.meta.GetScenario(ctx, j.ScenarioID)
@@ -209,6 +209,26 @@ type egressBody struct {
 	Body metadata.EgressRequest
 }
 
+type justifyInput struct {
+	ID   string `path:"id"`
+	Body struct {
+		Text string `json:"text" minLength:"1" maxLength:"4000" doc:"Why the products should leave: it is shown to the reviewers"`
+	}
+}
+
+// ownEgress is a request the caller may act on as its scientist: their
+// tenant's (another tenant's is 404), and only a scientist acts (403).
+func (s *Server) ownEgress(ctx context.Context, id string) (metadata.EgressRequest, error) {
+	r, err := s.meta.GetEgressRequest(ctx, id)
+	if err == nil && !seesTenant(ctx, r.TenantID) {
+		err = fmt.Errorf("egress request %s: %w", id, metadata.ErrNotFound)
+	}
+	if err == nil {
+		err = require(ctx, metadata.RoleScientist)
+	}
+	return r, err
+}
+
 // registerEgress adds the egress requests: the platform roles see every
 // one, a tenant's scientists their own; each product shows the gate's
 // decision, reasons and findings (they hold no data value), never its
@@ -227,6 +247,34 @@ func (s *Server) registerEgress(api huma.API) {
 			out := &egressListBody{}
 			out.Body.Requests = rs
 			return out, nil
+		})
+	huma.Register(api, operation("withdraw-egress", http.MethodPost, "/api/v1/egress/{id}/withdraw", "Take an egress request back (a scientist of its tenant): nothing of it leaves", 403, 404, 409),
+		func(ctx context.Context, in *idPath) (*egressBody, error) {
+			r, err := s.ownEgress(ctx, in.ID)
+			if err == nil {
+				err = s.meta.WithdrawEgress(ctx, r.ID)
+			}
+			if err == nil {
+				r, err = s.meta.GetEgressRequest(ctx, r.ID)
+			}
+			if err != nil {
+				return nil, apiError(err)
+			}
+			return &egressBody{Body: r}, nil
+		})
+	huma.Register(api, operation("justify-egress", http.MethodPost, "/api/v1/egress/{id}/justify", "Tell the reviewers why the products should leave (a scientist of its tenant)", 400, 403, 404, 409),
+		func(ctx context.Context, in *justifyInput) (*egressBody, error) {
+			r, err := s.ownEgress(ctx, in.ID)
+			if err == nil {
+				err = s.meta.JustifyEgress(ctx, r.ID, in.Body.Text)
+			}
+			if err == nil {
+				r, err = s.meta.GetEgressRequest(ctx, r.ID)
+			}
+			if err != nil {
+				return nil, apiError(err)
+			}
+			return &egressBody{Body: r}, nil
 		})
 	huma.Register(api, operation("get-egress", http.MethodGet, "/api/v1/egress/{id}", "An egress request: each product's decision, reasons and findings", 404),
 		func(ctx context.Context, in *idPath) (*egressBody, error) {

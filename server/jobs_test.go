@@ -420,6 +420,17 @@ func TestJobs(t *testing.T) {
 	if _, code := bob.get("/api/v1/egress/" + req.ID); code != 404 {
 		t.Errorf("another tenant reads an egress request: %d, want 404", code)
 	}
+	why := map[string]string{"text": "city-level means for the labour bureau"}
+	for who, want := range map[*client]int{&alice: 200, &bob: 404, &f.admin: 403} {
+		if code := who.call("POST", "/api/v1/egress/"+req.ID+"/justify", why, nil); code != want {
+			t.Errorf("justify as %s: %d, want %d", who.token[:12], code, want)
+		}
+	}
+	var justified struct{ Justification string }
+	alice.call("GET", "/api/v1/egress/"+req.ID, nil, &justified)
+	if justified.Justification != why["text"] {
+		t.Errorf("the justification: %q", justified.Justification)
+	}
 	// A product that gives people away is denied: the top income of each
 	// city is one person's exact value.
 	leak, _ := alice.upload(codeBundle(t, map[string]string{"main.py": topIncomeByCity}))
@@ -437,6 +448,13 @@ func TestJobs(t *testing.T) {
 				if p.Name == "out/top_income.csv" && (p.Decision != "deny" || !strings.Contains(string(p.Reasons), "extreme")) {
 					t.Errorf("the top incomes: %s %s, want deny (extreme)", p.Decision, p.Reasons)
 				}
+			}
+			var withdrawn struct{ State string }
+			if code := alice.call("POST", "/api/v1/egress/"+req.ID+"/withdraw", nil, &withdrawn); code != 200 || withdrawn.State != "withdrawn" {
+				t.Errorf("withdraw: %d %+v", code, withdrawn)
+			}
+			if code := alice.call("POST", "/api/v1/egress/"+req.ID+"/withdraw", nil, nil); code != 409 {
+				t.Errorf("withdraw twice: %d, want 409", code)
 			}
 		}
 	}

@@ -199,8 +199,17 @@ func TestServerCrashDuringJob(t *testing.T) {
 			t.Fatalf("no decided egress request: %s", out)
 		}
 	}
-	if code, out, errs := sluice(t, "egress", "show", reqs[0].ID); code != 0 || !strings.Contains(out, "out/rows.txt") || !strings.Contains(out, "stdout") {
+	if code, out, errs := sluice(t, "egress", "justify", reqs[0].ID, "--text", "row counts"); code != 0 || !strings.Contains(out, "justified") {
+		t.Errorf("egress justify: exit %d %s %s", code, out, errs)
+	}
+	if code, out, errs := sluice(t, "egress", "show", reqs[0].ID); code != 0 || !strings.Contains(out, "out/rows.txt") || !strings.Contains(out, "stdout") || !strings.Contains(out, "row counts") {
 		t.Errorf("egress show: exit %d %s %s", code, out, errs)
+	}
+	if code, out, errs := sluice(t, "egress", "withdraw", reqs[0].ID); code != 0 || !strings.Contains(out, "withdrawn") {
+		t.Errorf("egress withdraw: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := sluice(t, "egress", "withdraw", reqs[0].ID); code != exitUsage || !strings.Contains(errs, "withdrawn already") {
+		t.Errorf("withdraw twice: exit %d %s (want 2, conflict)", code, errs)
 	}
 	second.stop()
 	if code, out, errs := sluice(t, "audit", "verify", "--data-dir", dir); code != 0 {

@@ -48,6 +48,9 @@ func newEgressServerCmds() []*cobra.Command {
 			}
 			return sf.print(c.OutOrStdout(), r, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "request\t%s (%s)\njob\t%s\nscenario\t%s\n", r.ID, r.State, r.JobID, r.ScenarioID)
+				if r.Justification != "" {
+					fmt.Fprintf(w, "justification\t%s\n", r.Justification)
+				}
 				for _, p := range r.Products {
 					fmt.Fprintf(w, "%s\t%s  (%d bytes, policy %s)\n", p.Name, p.Decision, p.Size, p.Policy)
 					var reasons []policy.Reason
@@ -60,5 +63,41 @@ func newEgressServerCmds() []*cobra.Command {
 		},
 	}
 	sf.register(show)
-	return []*cobra.Command{list, show}
+	var wf, jf serverFlags
+	withdraw := &cobra.Command{
+		Use: "withdraw ID", Short: "Take an egress request back (its scientist): nothing of it leaves", Args: exactArgs(1, "an egress request ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := wf.client()
+			if err != nil {
+				return err
+			}
+			r, err := cl.WithdrawEgress(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return wf.print(c.OutOrStdout(), r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "egress request %s: %s\n", r.ID, r.State) })
+		},
+	}
+	wf.register(withdraw)
+	var text string
+	justify := &cobra.Command{
+		Use: "justify ID --text TEXT", Short: "Tell the reviewers why the products should leave (its scientist)", Args: exactArgs(1, "an egress request ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := requireFlags(c, "text"); err != nil {
+				return err
+			}
+			cl, err := jf.client()
+			if err != nil {
+				return err
+			}
+			r, err := cl.JustifyEgress(c.Context(), args[0], text)
+			if err != nil {
+				return err
+			}
+			return jf.print(c.OutOrStdout(), r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "egress request %s: justified\n", r.ID) })
+		},
+	}
+	justify.Flags().StringVar(&text, "text", "", "why the products should leave (shown to the reviewers)")
+	jf.register(justify)
+	return []*cobra.Command{list, show, withdraw, justify}
 }

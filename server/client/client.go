@@ -406,3 +406,14 @@ func (c *Client) ListEgress(ctx context.Context) ([]metadata.EgressRequest, erro
 func (c *Client) Egress(ctx context.Context, id string) (metadata.EgressRequest, error) {
 	return call[metadata.EgressRequest](ctx, c, "GET", "/api/v1/egress/"+url.PathEscape(id), nil)
 }
+
+// WithdrawEgress takes an egress request back.
+func (c *Client) WithdrawEgress(ctx context.Context, id string) (metadata.EgressRequest, error) {
+	return call[metadata.EgressRequest](ctx, c, "POST", "/api/v1/egress/"+url.PathEscape(id)+"/withdraw", nil)
+}
+
+// JustifyEgress tells the reviewers why an egress request's products
+// should leave.
+func (c *Client) JustifyEgress(ctx context.Context, id, text string) (metadata.EgressRequest, error) {
+	return call[metadata.EgressRequest](ctx, c, "POST", "/api/v1/egress/"+url.PathEscape(id)+"/justify", map[string]string{"text": text})
+}
