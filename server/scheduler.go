@@ -132,7 +132,12 @@ func (sc *scheduler) dispatch(ctx context.Context) {
 		if sc.active() >= sc.s.cfg.MaxJobs {
 			return
 		}
-		if st, err := sc.s.scenarioState(ctx, j.ScenarioID); err != nil || st != metadata.ScenarioActive {
+		st, err := sc.s.scenarioState(ctx, j.ScenarioID)
+		if err != nil {
+			sc.s.log.Error("reading a queued job's scenario: it waits", "job", j.ID, "err", err)
+			continue
+		}
+		if st != metadata.ScenarioActive {
 			sc.endUnassigned(ctx, j, string(sandbox.ReasonStopped), fmt.Sprintf("scenario %s is %s: the job did not run", j.ScenarioID, st))
 			continue
 		}
@@ -187,8 +192,7 @@ func (sc *scheduler) launch(ctx context.Context, j metadata.Job, drive func(cont
 			sc.mu.Unlock()
 			sc.wake()
 		}()
-		err := drive(jctx)
-		if err == nil {
+		if err := drive(jctx); err == nil {
 			// A finished prod job's products go to the gate, whatever
 			// becomes of the job's context.
 			if cur, gerr := sc.s.meta.GetJob(context.WithoutCancel(ctx), j.ID); gerr == nil {
@@ -196,8 +200,7 @@ func (sc *scheduler) launch(ctx context.Context, j metadata.Job, drive func(cont
 					sc.s.log.Error("egress request", "job", j.ID, "err", eerr)
 				}
 			}
-		}
-		if err != nil {
+		} else {
 			sc.s.log.Error("job", "job", j.ID, "err", err)
 			// A job the sandbox never recorded ends here, with the reason.
 			reason, msg := sandbox.ReasonError, sc.s.scrub(err.Error())
