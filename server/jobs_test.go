@@ -249,6 +249,12 @@ df["monthly_income"] = df["monthly_income"].astype(float)
 df.groupby("city")["monthly_income"].max().reset_index().to_csv("/data/out/top_income.csv", index=False)
 `
 
+const cityPerPerson = `import pandas as pd
+df = pd.read_csv("/data/in/residents/data.csv", dtype=str)
+df["city"] = df["district_code"].str[:4]
+df[["city"]].to_csv("/data/out/cities.csv", index=False)
+`
+
 type egressOut struct {
 	ID, State string
 	Products  []struct {
@@ -456,6 +462,65 @@ func TestJobs(t *testing.T) {
 			if code := alice.call("POST", "/api/v1/egress/"+req.ID+"/withdraw", nil, nil); code != 409 {
 				t.Errorf("withdraw twice: %d, want 409", code)
 			}
+		}
+	}
+
+	// Records (one city per person) go to review: a reviewer sees them in
+	// the queue with their evidence and reads their content; nobody else
+	// does, and no other product's content is shown.
+	_, revTok := f.createUser("rita", "reviewer", "")
+	rita := f.admin.as(revTok)
+	cities, _ := alice.upload(codeBundle(t, map[string]string{"main.py": cityPerPerson}))
+	var rowsReq egressOut
+	for _, kind := range []string{"dev", "prod"} {
+		j, e, code := alice.submit(job(kind, "python", cities))
+		if code != 200 {
+			t.Fatalf("the %s records job: %d %+v", kind, code, e)
+		}
+		if j = alice.wait(j.ID); j.State != "done" {
+			t.Fatalf("the %s records job ended %+v", kind, j)
+		}
+		if kind == "prod" {
+			rowsReq = waitEgress(t, alice, j.ID)
+		}
+	}
+	var queue struct {
+		Items []struct {
+			Request    string
+			CodeDigest string `json:"code_digest"`
+			Purpose    string
+			Product    struct{ Name, Decision string }
+		}
+	}
+	if code := rita.call("GET", "/api/v1/reviews", nil, &queue); code != 200 {
+		t.Fatalf("the review queue: %d", code)
+	}
+	var queued []string
+	for _, it := range queue.Items {
+		queued = append(queued, it.Request+" "+it.Product.Name)
+		if it.Product.Decision != "review" || it.CodeDigest != cities || it.Purpose != "income by city" {
+			t.Errorf("a queue item: %+v", it)
+		}
+	}
+	if len(queued) != 1 || queued[0] != rowsReq.ID+" out/cities.csv" {
+		t.Fatalf("the review queue holds %v, want the records product alone", queued)
+	}
+	if body, code := rita.get("/api/v1/reviews/" + rowsReq.ID + "/content?product=out/cities.csv"); code != 200 || !strings.HasPrefix(body, "city\n") {
+		t.Errorf("a reviewer reads the product: %d %.40q", code, body)
+	}
+	for _, tc := range []struct {
+		who  client
+		path string
+		want int
+	}{
+		{alice, "/api/v1/reviews", 403},
+		{f.admin, "/api/v1/reviews/" + rowsReq.ID + "/content?product=out/cities.csv", 403},
+		{alice, "/api/v1/reviews/" + rowsReq.ID + "/content?product=out/cities.csv", 403},
+		{rita, "/api/v1/reviews/" + rowsReq.ID + "/content?product=stdout", 403},          // allowed: not for review
+		{rita, "/api/v1/reviews/" + rowsReq.ID + "/content?product=../../sluice.db", 404}, // not a product
+	} {
+		if _, code := tc.who.get(tc.path); code != tc.want {
+			t.Errorf("GET %s: %d, want %d", tc.path, code, tc.want)
 		}
 	}
 

@@ -198,6 +198,7 @@ func (s *Server) routes() http.Handler {
 	s.registerAlerts(api)
 	s.registerJobs(api)
 	s.registerEgress(api)
+	s.registerReviews(api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.meta.Ping(r.Context()); err != nil {
