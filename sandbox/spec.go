@@ -77,8 +77,23 @@ type CodeLimits struct {
 // DefaultCodeLimits apply unless the Runner is configured otherwise.
 var DefaultCodeLimits = CodeLimits{Bytes: 64 << 20, Files: 10000, Depth: 32}
 
-// Resolve fills zero fields from def and refuses values above max.
+// Resolve fills zero fields from def and refuses negative values, too
+// little memory to start, and values above max.
 func (l Limits) Resolve(def, max Limits) (Limits, error) {
+	r := l.Fill(def)
+	if err := r.check(&max); err != nil {
+		return Limits{}, err
+	}
+	return r, nil
+}
+
+// Check refuses negative values and too little memory to start; the
+// maximums are left to the caller (the server's admission policy names
+// them).
+func (l Limits) Check() error { return l.check(nil) }
+
+// Fill fills zero fields from def.
+func (l Limits) Fill(def Limits) Limits {
 	pick := func(v, d int64) int64 {
 		if v == 0 {
 			return d
@@ -101,28 +116,38 @@ func (l Limits) Resolve(def, max Limits) (Limits, error) {
 	if r.Timeout == 0 {
 		r.Timeout = def.Timeout
 	}
+	return r
+}
+
+// check refuses negative values, too little memory, and values above max
+// when there is one.
+func (l Limits) check(max *Limits) error {
+	var m Limits
+	if max != nil {
+		m = *max
+	}
 	checks := []limitCheck{
-		{"memory", float64(r.Memory), float64(max.Memory), r.Memory < 0},
-		{"cpus", r.CPUs, max.CPUs, r.CPUs < 0},
-		{"pids", float64(r.Pids), float64(max.Pids), r.Pids < 0},
-		{"timeout", float64(r.Timeout), float64(max.Timeout), r.Timeout < 0},
-		{"output size", float64(r.OutputBytes), float64(max.OutputBytes), r.OutputBytes < 0},
-		{"log size", float64(r.LogBytes), float64(max.LogBytes), r.LogBytes < 0},
-		{"tmp size", float64(r.TmpBytes), float64(max.TmpBytes), r.TmpBytes < 0},
-		{"shm size", float64(r.ShmBytes), float64(max.ShmBytes), r.ShmBytes < 0},
+		{"memory", float64(l.Memory), float64(m.Memory), l.Memory < 0},
+		{"cpus", l.CPUs, m.CPUs, l.CPUs < 0},
+		{"pids", float64(l.Pids), float64(m.Pids), l.Pids < 0},
+		{"timeout", float64(l.Timeout), float64(m.Timeout), l.Timeout < 0},
+		{"output size", float64(l.OutputBytes), float64(m.OutputBytes), l.OutputBytes < 0},
+		{"log size", float64(l.LogBytes), float64(m.LogBytes), l.LogBytes < 0},
+		{"tmp size", float64(l.TmpBytes), float64(m.TmpBytes), l.TmpBytes < 0},
+		{"shm size", float64(l.ShmBytes), float64(m.ShmBytes), l.ShmBytes < 0},
 	}
 	for _, c := range checks {
 		if c.negative {
-			return Limits{}, fmt.Errorf("%s must not be negative: %w", c.name, ErrInvalidArgument)
+			return fmt.Errorf("%s must not be negative: %w", c.name, ErrInvalidArgument)
 		}
-		if c.v > c.m {
-			return Limits{}, fmt.Errorf("%s %s is above the maximum %s: %w", c.name, c.fmt(c.v), c.fmt(c.m), ErrLimit)
+		if max != nil && c.v > c.m {
+			return fmt.Errorf("%s %s is above the maximum %s: %w", c.name, c.fmt(c.v), c.fmt(c.m), ErrLimit)
 		}
 	}
-	if r.Memory < 8<<20 {
-		return Limits{}, fmt.Errorf("memory %d bytes is below the 8 MiB a job needs to start: %w", r.Memory, ErrInvalidArgument)
+	if l.Memory < 8<<20 {
+		return fmt.Errorf("memory %d bytes is below the 8 MiB a job needs to start: %w", l.Memory, ErrInvalidArgument)
 	}
-	return r, nil
+	return nil
 }
 
 type limitCheck struct {

@@ -278,10 +278,6 @@ type admissionInput struct {
 	} `json:"history"`
 }
 
-// unbounded resolves a job's limits against the defaults without refusing
-// any: the admission policy decides on the maximums, and names them.
-var unbounded = sandbox.Limits{Memory: 1 << 62, CPUs: 1 << 20, Pids: 1 << 40, Timeout: 1 << 62, OutputBytes: 1 << 62, LogBytes: 1 << 62, TmpBytes: 1 << 62, ShmBytes: 1 << 62}
-
 // submit checks a job, asks the admission policy, and queues it.
 func (s *Server) submit(ctx context.Context, in *submitInput) (metadata.Job, error) {
 	b := in.Body
@@ -318,8 +314,9 @@ func (s *Server) submit(ctx context.Context, in *submitInput) (metadata.Job, err
 	if runtime == sandbox.RuntimeGVisor {
 		def.Pids = max(def.Pids, sandbox.GVisorMinPids)
 	}
-	limits, err := ask.Resolve(def, unbounded)
-	if err != nil {
+	// The admission policy decides on the maximums, and names them.
+	limits := ask.Fill(def)
+	if err := limits.Check(); err != nil {
 		return metadata.Job{}, fmt.Errorf("limits: %w", err)
 	}
 	digest, err := s.exec.ImageDigest(ctx, b.Image)
@@ -339,23 +336,17 @@ func (s *Server) submit(ctx context.Context, in *submitInput) (metadata.Job, err
 	if doc.History.DevSucceeded, err = s.meta.DevSucceeded(ctx, sc.ID); err != nil {
 		return metadata.Job{}, err
 	}
-	// The policy sees JSON, as its tests do.
-	var input map[string]any
-	raw, _ := json.Marshal(doc)
-	if err := json.Unmarshal(raw, &input); err != nil {
-		return metadata.Job{}, err
-	}
-	adm, err := s.policy.Admit(ctx, input)
+	adm, err := s.policy.Admit(ctx, doc) // OPA reads it as its JSON
 	if err != nil {
 		return metadata.Job{}, err
 	}
 	if !adm.Allow {
 		s.notice(ctx, jobDenials, "tenant "+u.TenantID)
-		msg := "admission denied:"
-		for _, r := range adm.Reasons {
-			msg += " " + r.Message + ";"
+		msgs := make([]string, len(adm.Reasons))
+		for i, r := range adm.Reasons {
+			msgs[i] = r.Message
 		}
-		return metadata.Job{}, fmt.Errorf("%s (policy %s): %w", msg[:len(msg)-1], adm.Policy, policy.ErrDenied)
+		return metadata.Job{}, fmt.Errorf("admission denied: %s (policy %s): %w", strings.Join(msgs, "; "), adm.Policy, policy.ErrDenied)
 	}
 	lim, _ := json.Marshal(limits)
 	j, err := s.meta.CreateJob(ctx, metadata.Job{TenantID: u.TenantID, ScenarioID: sc.ID, Submitter: u.ID, Kind: b.Kind, Image: b.Image,
