@@ -142,32 +142,14 @@ func (e *Engine) Version() string { return e.version }
 // Thresholds returns the effective thresholds for an input (its
 // scenario.thresholds tighten the platform's).
 func (e *Engine) Thresholds(ctx context.Context, input any) (map[string]any, error) {
-	rs, err := e.thresholds.Eval(ctx, rego.EvalInput(input))
-	if err != nil {
-		return nil, err
-	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return nil, fmt.Errorf("policy defines no %s: %w", queryThresholds, ErrInvalidPolicy)
-	}
-	m, ok := rs[0].Expressions[0].Value.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s is not an object: %w", queryThresholds, ErrInvalidPolicy)
-	}
-	return m, nil
+	return object(ctx, e.thresholds, queryThresholds, input)
 }
 
 // Decide evaluates the policy on an input document.
 func (e *Engine) Decide(ctx context.Context, input any) (*Decision, error) {
-	rs, err := e.result.Eval(ctx, rego.EvalInput(input))
+	m, err := object(ctx, e.result, queryResult, input)
 	if err != nil {
 		return nil, err
-	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return nil, fmt.Errorf("policy defines no %s: %w", queryResult, ErrInvalidPolicy)
-	}
-	m, ok := rs[0].Expressions[0].Value.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s is not an object: %w", queryResult, ErrInvalidPolicy)
 	}
 	d := &Decision{Policy: e.version, Reasons: reasons(m["reasons"])}
 	d.Decision, _ = m["decision"].(string)
@@ -182,6 +164,22 @@ func (e *Engine) Decide(ctx context.Context, input any) (*Decision, error) {
 	return d, nil
 }
 
+// object evaluates a prepared query whose value must be an object.
+func object(ctx context.Context, q rego.PreparedEvalQuery, query string, input any) (map[string]any, error) {
+	rs, err := q.Eval(ctx, rego.EvalInput(input))
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, fmt.Errorf("policy defines no %s: %w", query, ErrInvalidPolicy)
+	}
+	m, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an object: %w", query, ErrInvalidPolicy)
+	}
+	return m, nil
+}
+
 // Admission is the policy's verdict on a submitted job.
 type Admission struct {
 	Allow   bool     `json:"allow"`
@@ -193,16 +191,9 @@ type Admission struct {
 // job's input document (docs/jobs.md). A policy without admission rules
 // admits nothing.
 func (e *Engine) Admit(ctx context.Context, input any) (*Admission, error) {
-	rs, err := e.admission.Eval(ctx, rego.EvalInput(input))
+	m, err := object(ctx, e.admission, queryAdmission, input)
 	if err != nil {
 		return nil, err
-	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return nil, fmt.Errorf("policy defines no %s: %w", queryAdmission, ErrInvalidPolicy)
-	}
-	m, ok := rs[0].Expressions[0].Value.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s is not an object: %w", queryAdmission, ErrInvalidPolicy)
 	}
 	a := &Admission{Policy: e.version, Reasons: reasons(m["reasons"])}
 	a.Allow, _ = m["allow"].(bool)
