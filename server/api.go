@@ -141,11 +141,7 @@ func (s *Server) register(api huma.API) {
 		})
 	huma.Register(api, operation("list-users", http.MethodGet, "/api/v1/users", "List the users the caller may see"),
 		func(ctx context.Context, _ *struct{}) (*usersBody, error) {
-			tenant := ""
-			if u := principal(ctx); !u.Role.Platform() {
-				tenant = u.TenantID
-			}
-			users, err := s.meta.ListUsers(ctx, tenant)
+			users, err := s.meta.ListUsers(ctx, visibleTenant(ctx))
 			if err != nil {
 				return nil, apiError(err)
 			}

@@ -204,6 +204,15 @@ func require(ctx context.Context, roles ...metadata.Role) error {
 	return fmt.Errorf("%s may not do this: %w", u.Role, metadata.ErrForbidden)
 }
 
+// visibleTenant is the tenant whose resources a listing shows the caller:
+// "" (every tenant) for the platform roles, a scientist's own otherwise.
+func visibleTenant(ctx context.Context) string {
+	if u := principal(ctx); !u.Role.Platform() {
+		return u.TenantID
+	}
+	return ""
+}
+
 // seesTenant reports whether the caller may see the tenant's resources:
 // the platform roles see every tenant, a scientist only their own.
 func seesTenant(ctx context.Context, tenantID string) bool {

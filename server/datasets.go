@@ -169,9 +169,7 @@ func (s *Server) registerDataset(ctx context.Context, name, path, uploadID, clas
 		if err != nil {
 			return v, err
 		}
-		open := storage.Opener(ctx, s.store, key)
-		read.Open = func(n string) (dataset.File, int64, error) { o, size, err := open(n); return o, size, err }
-		source = up.Object
+		read, source = s.sealedRead(ctx, key), up.Object
 	} else if source, err = s.importPath(path); err != nil {
 		return v, err
 	}
@@ -244,10 +242,7 @@ func (s *Server) registerWithProgress(hc huma.Context, in *registerInput) {
 	ctx := hc.Context()
 	hc.SetHeader("Content-Type", "application/x-ndjson")
 	w := hc.BodyWriter()
-	flush := func() {}
-	if rw, ok := w.(http.ResponseWriter); ok {
-		flush = func() { http.NewResponseController(rw).Flush() }
-	}
+	flush := flusher(w)
 	enc := json.NewEncoder(w)
 	var last time.Time
 	progress := func(phase string, n int64) {

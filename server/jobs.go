@@ -131,10 +131,7 @@ func (s *Server) registerJobs(api huma.API) {
 		})
 	huma.Register(api, operation("list-jobs", http.MethodGet, "/api/v1/jobs", "The jobs you may see, the oldest first (without their results: GET /api/v1/jobs/{id} has them)"),
 		func(ctx context.Context, in *listJobsInput) (*jobsBody, error) {
-			f := metadata.JobFilter{ScenarioID: in.Scenario}
-			if u := principal(ctx); !u.Role.Platform() {
-				f.TenantID = u.TenantID
-			}
+			f := metadata.JobFilter{ScenarioID: in.Scenario, TenantID: visibleTenant(ctx)}
 			if in.State != "" {
 				f.States = []string{in.State}
 			}
@@ -196,18 +193,33 @@ func (s *Server) registerJobs(api huma.API) {
 			if i < 0 {
 				return nil, apiError(fmt.Errorf("job %s has no output %q: %w", j.ID, in.Path, metadata.ErrNotFound))
 			}
-			f, err := os.Open(filepath.Join(s.quarantine(j.ID), "out", filepath.FromSlash(v.Outputs[i].Path)))
-			if err != nil {
-				return nil, apiError(err)
-			}
-			return &huma.StreamResponse{Body: func(hc huma.Context) {
-				defer f.Close()
-				hc.SetHeader("Content-Type", "application/octet-stream")
-				hc.SetHeader("X-Content-Type-Options", "nosniff")
-				hc.SetHeader("Content-Disposition", "attachment")
-				io.Copy(hc.BodyWriter(), f)
-			}}, nil
+			return attachment(filepath.Join(s.quarantine(j.ID), "out", filepath.FromSlash(v.Outputs[i].Path)))
 		})
+}
+
+// attachment answers with a file's bytes, to be saved, never rendered.
+func attachment(path string) (*huma.StreamResponse, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &huma.StreamResponse{Body: func(hc huma.Context) {
+		defer f.Close()
+		hc.SetHeader("Content-Type", "application/octet-stream")
+		hc.SetHeader("X-Content-Type-Options", "nosniff")
+		hc.SetHeader("Content-Disposition", "attachment")
+		io.Copy(hc.BodyWriter(), f)
+	}}, nil
+}
+
+// flusher flushes what was written to w to the client, when w is an HTTP
+// response: a stream shows each line as it is written.
+func flusher(w io.Writer) func() {
+	rw, ok := w.(http.ResponseWriter)
+	if !ok {
+		return func() {}
+	}
+	return func() { http.NewResponseController(rw).Flush() }
 }
 
 // uploadCode checks a code bundle as a workspace would take it and keeps
@@ -429,10 +441,7 @@ func (s *Server) jobView(j metadata.Job) JobView {
 // collected. While the job runs the log is in its workspace; then in its
 // quarantine directory (the same bytes: they are moved, not rewritten).
 func (s *Server) streamLog(ctx context.Context, w io.Writer, id, stream string, follow bool) {
-	flush := func() {}
-	if rw, ok := w.(http.ResponseWriter); ok {
-		flush = func() { http.NewResponseController(rw).Flush() }
-	}
+	flush := flusher(w)
 	var off int64
 	buf := make([]byte, 32<<10)
 	for {

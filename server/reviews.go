@@ -3,12 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -70,17 +66,7 @@ func (s *Server) registerReviews(api huma.API) {
 			if err != nil {
 				return nil, apiError(err)
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				return nil, apiError(err)
-			}
-			return &huma.StreamResponse{Body: func(hc huma.Context) {
-				defer f.Close()
-				hc.SetHeader("Content-Type", "application/octet-stream")
-				hc.SetHeader("X-Content-Type-Options", "nosniff")
-				hc.SetHeader("Content-Disposition", "attachment")
-				io.Copy(hc.BodyWriter(), f)
-			}}, nil
+			return attachment(path)
 		})
 }
 
@@ -134,10 +120,5 @@ func (s *Server) reviewContent(ctx context.Context, id, name string) (string, er
 	if r.State != metadata.EgressDecided || r.Products[i].Decision != "review" {
 		return "", fmt.Errorf("product %s of %s is not waiting for review (%s, request %s): %w", name, id, r.Products[i].Decision, r.State, metadata.ErrForbidden)
 	}
-	// The name is one the request recorded: stdout, stderr or out/<path>.
-	q := s.quarantine(r.JobID)
-	if rest, ok := strings.CutPrefix(name, "out/"); ok {
-		return filepath.Join(q, "out", filepath.FromSlash(rest)), nil
-	}
-	return filepath.Join(q, name), nil
+	return s.productPath(r.JobID, name), nil // a name the request recorded
 }

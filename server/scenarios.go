@@ -65,11 +65,7 @@ func (s *Server) registerScenarios(api huma.API) {
 		})
 	huma.Register(api, operation("list-scenarios", http.MethodGet, "/api/v1/scenarios", "The scenarios you may see"),
 		func(ctx context.Context, _ *struct{}) (*scenariosBody, error) {
-			tenant := ""
-			if u := principal(ctx); !u.Role.Platform() {
-				tenant = u.TenantID
-			}
-			scs, err := s.meta.ListScenarios(ctx, tenant)
+			scs, err := s.meta.ListScenarios(ctx, visibleTenant(ctx))
 			if err != nil {
 				return nil, apiError(err)
 			}

@@ -341,8 +341,7 @@ func (s *Server) openView(name string) (dataset.File, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	o, size, err := storage.Opener(ctx, s.store, key)(name)
-	return o, size, err
+	return s.sealedRead(ctx, key).Open(name)
 }
 
 // jobStore keeps the sandbox's job records in the metadata store, with

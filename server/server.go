@@ -46,7 +46,7 @@ type Server struct {
 	policy  *policy.Engine
 	exec    Executor   // nil: this server runs no jobs
 	sched   *scheduler // with exec
-	idx     indexes    // the gate's index of each dataset version
+	gates   gates      // the gate of each dataset version
 }
 
 // Option configures a Server.

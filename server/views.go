@@ -127,8 +127,7 @@ func (s *Server) makeView(ctx context.Context, sc metadata.Scenario, name, kind 
 	if err != nil {
 		return ViewInfo{}, err
 	}
-	open := storage.Opener(ctx, s.store, rawKey)
-	read := dataset.Options{Open: func(n string) (dataset.File, int64, error) { o, size, err := open(n); return o, size, err }}
+	read := s.sealedRead(ctx, rawKey)
 
 	// The view is written to a private scratch file, sealed, and removed.
 	tmp := filepath.Join(s.cfg.DataDir, "tmp")
@@ -156,6 +155,16 @@ func (s *Server) makeView(ctx context.Context, sc metadata.Scenario, name, kind 
 		return ViewInfo{}, err
 	}
 	return info, nil
+}
+
+// sealedRead reads datasets from sealed objects of the store, decrypted
+// with key as they are read: no plaintext copy.
+func (s *Server) sealedRead(ctx context.Context, key storage.DataKey) dataset.Options {
+	open := storage.Opener(ctx, s.store, key)
+	return dataset.Options{Open: func(name string) (dataset.File, int64, error) {
+		o, size, err := open(name)
+		return o, size, err
+	}}
 }
 
 // dropViews deletes a scenario's sealed views (their key is erased too:
