@@ -87,32 +87,14 @@ func scanEgress(sc scanner) (EgressRequest, error) {
 // WithdrawEgress takes a request back; one already withdrawn is
 // ErrConflict.
 func (s *SQLite) WithdrawEgress(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE egress_requests SET state = ?, updated_at = ? WHERE id = ? AND state != ?`, EgressWithdrawn, now(), id, EgressWithdrawn)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.GetEgressRequest(ctx, id); err != nil {
-			return err
-		}
-		return fmt.Errorf("egress request %s is withdrawn already: %w", id, ErrConflict)
-	}
-	return nil
+	return s.updateOne(ctx, "egress_requests", "egress request", id, fmt.Errorf("egress request %s is withdrawn already: %w", id, ErrConflict),
+		`UPDATE egress_requests SET state = ?, updated_at = ? WHERE id = ? AND state != ?`, EgressWithdrawn, now(), id, EgressWithdrawn)
 }
 
 // JustifyEgress sets a request's justification for the reviewers.
 func (s *SQLite) JustifyEgress(ctx context.Context, id, text string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE egress_requests SET justification = ?, updated_at = ? WHERE id = ? AND state != ?`, text, now(), id, EgressWithdrawn)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.GetEgressRequest(ctx, id); err != nil {
-			return err
-		}
-		return fmt.Errorf("egress request %s is withdrawn: %w", id, ErrConflict)
-	}
-	return nil
+	return s.updateOne(ctx, "egress_requests", "egress request", id, fmt.Errorf("egress request %s is withdrawn: %w", id, ErrConflict),
+		`UPDATE egress_requests SET justification = ?, updated_at = ? WHERE id = ? AND state != ?`, text, now(), id, EgressWithdrawn)
 }
 
 // GetEgressRequest reads a request with its products.

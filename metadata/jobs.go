@@ -96,7 +96,11 @@ func (s *SQLite) CreateJob(ctx context.Context, j Job) (Job, error) {
 	return j, nil
 }
 
-const jobColumns = `id, tenant_id, scenario_id, submitter, kind, image, image_digest, code_digest, command, runtime, limits, state, reason, exit_code, error, created_at, updated_at, record`
+// jobFields are a job's columns but its record, which jobColumns adds.
+const (
+	jobFields  = `id, tenant_id, scenario_id, submitter, kind, image, image_digest, code_digest, command, runtime, limits, state, reason, exit_code, error, created_at, updated_at`
+	jobColumns = jobFields + `, record`
+)
 
 func scanJob(sc scanner) (Job, error) {
 	var j Job
@@ -152,7 +156,7 @@ func (s *SQLite) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 	}
 	cols := jobColumns
 	if !f.Records {
-		cols = strings.TrimSuffix(jobColumns, "record") + "NULL"
+		cols = jobFields + `, NULL`
 	}
 	query := `SELECT ` + cols + ` FROM jobs`
 	if len(where) > 0 {
@@ -168,36 +172,40 @@ func (s *SQLite) RecordJob(ctx context.Context, id string, p JobProgress) error 
 	if p.ExitCode != nil {
 		exit = sql.NullInt64{Int64: int64(*p.ExitCode), Valid: true}
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, exit_code = ?, error = ?, record = ?, updated_at = ?
+	return s.updateOne(ctx, "jobs", "job", id, fmt.Errorf("job %s has ended: %w", id, ErrConflict),
+		`UPDATE jobs SET state = ?, reason = ?, exit_code = ?, error = ?, record = ?, updated_at = ?
 		WHERE id = ? AND state NOT IN ('done', 'failed')`,
 		p.State, nullString(p.Reason), exit, nullString(p.Error), p.Record, now(), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.GetJob(ctx, id); err != nil {
-			return err
-		}
-		return fmt.Errorf("job %s has ended: %w", id, ErrConflict)
-	}
-	return nil
 }
 
 // EndUnassignedJob fails a job the scheduler has not handed to the sandbox
 // yet (cancelled, or its scenario closed): ErrConflict when it has been.
 func (s *SQLite) EndUnassignedJob(ctx context.Context, id, reason, msg string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = 'failed', reason = ?, error = ?, updated_at = ?
+	return s.updateOne(ctx, "jobs", "job", id, fmt.Errorf("job %s has started: %w", id, ErrConflict),
+		`UPDATE jobs SET state = 'failed', reason = ?, error = ?, updated_at = ?
 		WHERE id = ? AND state = 'queued' AND record IS NULL`, reason, msg, now(), id)
+}
+
+// updateOne runs an UPDATE of the row id of table that holds only in some
+// states. When it changes nothing, the row is missing (ErrNotFound) or in
+// another state (conflict).
+func (s *SQLite) updateOne(ctx context.Context, table, what, id string, conflict error, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.GetJob(ctx, id); err != nil {
-			return err
-		}
-		return fmt.Errorf("job %s has started: %w", id, ErrConflict)
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
 	}
-	return nil
+	var one int
+	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM `+table+` WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	return conflict
 }
 
 // DevSucceeded lists the code digests that ran in dev under a scenario and
