@@ -50,8 +50,9 @@ type Config struct {
 	MaxLimits sandbox.Limits `yaml:"-"`
 }
 
-// withDefaults fills what a complete configuration may leave out.
-func (c Config) withDefaults() Config {
+// WithDefaults fills what a complete configuration may leave out (New
+// does; a caller that wires parts before New can too).
+func (c Config) WithDefaults() Config {
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(c.DataDir, "sandbox")
 	}

@@ -262,7 +262,7 @@ func (sc *scheduler) run(ctx context.Context, j metadata.Job) error {
 	job := sandbox.Job{ID: j.ID, Image: j.Image, Command: j.Command, Runtime: sandbox.Runtime(j.Runtime), Limits: limits,
 		Code: sc.s.codePath(j.CodeDigest)}
 	for _, d := range scn.Datasets {
-		object, err := sc.s.ensureView(ctx, scn, d.Name, j.Kind)
+		object, err := sc.s.ensureView(ctx, scn, d, j.Kind)
 		if err != nil {
 			return fmt.Errorf("the %s view of %s: %w", j.Kind, d.Name, err)
 		}
@@ -300,24 +300,18 @@ func (s *Server) scenarioState(ctx context.Context, id string) (metadata.Scenari
 	return sc.Effective(time.Now()), nil
 }
 
-// ensureView returns the sealed view of a scenario's dataset, making it
-// when it is not cached.
-func (s *Server) ensureView(ctx context.Context, sc metadata.Scenario, name, kind string) (string, error) {
-	for _, d := range sc.Datasets {
-		if d.Name != name {
-			continue
-		}
-		object := viewObject(sc.ID, d.Name, d.Version, kind)
-		if o, err := s.store.Get(ctx, object); err == nil {
-			o.Close()
-			return object, nil
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return "", err
-		}
-		v, err := s.makeView(ctx, sc, name, kind)
-		return v.Object, err
+// ensureView returns the sealed view of one of a scenario's datasets,
+// making it when it is not cached.
+func (s *Server) ensureView(ctx context.Context, sc metadata.Scenario, d metadata.ScenarioDataset, kind string) (string, error) {
+	object := viewObject(sc.ID, d.Name, d.Version, kind)
+	if o, err := s.store.Get(ctx, object); err == nil {
+		o.Close()
+		return object, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return "", err
 	}
-	return "", fmt.Errorf("scenario %s has no dataset %q: %w", sc.ID, name, metadata.ErrNotFound)
+	v, err := s.makeView(ctx, sc, d.Name, kind)
+	return v.Object, err
 }
 
 // openView opens a sealed view (named by its object) with its scenario's

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -55,7 +54,7 @@ the requests in flight.`,
 			var opts []server.Option
 			ctrdOpts := []ctrd.Option{ctrd.WithNamespace(ctrdNamespace)}
 			if runsc := ctrd.LookRunsc(cacheDir); runsc != "" {
-				ctrdOpts = append(ctrdOpts, ctrd.WithRunsc(runsc, filepath.Join(cmp.Or(cfg.StateDir, filepath.Join(cfg.DataDir, "sandbox")), "bin")))
+				ctrdOpts = append(ctrdOpts, ctrd.WithRunsc(runsc, filepath.Join(cfg.WithDefaults().StateDir, "bin")))
 			}
 			if exe, err := ctrd.New(c.Context(), ctrdAddress, ctrdOpts...); err != nil {
 				log.Warn("containerd is not reachable: this server runs no jobs", "address", ctrdAddress, "err", err)

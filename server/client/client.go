@@ -58,44 +58,81 @@ func call[T any](ctx context.Context, c *Client, method, path string, in any) (T
 // do sends a JSON request and decodes the JSON answer into out.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
+	contentType := ""
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body, contentType = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	resp, err := c.send(ctx, c.http, method, path, contentType, body)
 	if err != nil {
 		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %v: %w", c.base, err, ErrUnreachable)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode >= 400 {
-		e := &Error{Status: resp.StatusCode}
-		if json.Unmarshal(data, e) != nil || e.Code == "" {
-			e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), fmt.Sprintf("%s %s: %s", method, path, resp.Status)
-		}
-		return e
-	}
 	if out != nil && len(data) > 0 {
 		return json.Unmarshal(data, out)
 	}
 	return nil
+}
+
+// send does a request with a body of contentType (none when body is
+// nil); an error answer is an *Error, its body read and closed.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", c.base, err, ErrUnreachable)
+	}
+	if resp.StatusCode < 400 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	e := &Error{Status: resp.StatusCode}
+	if json.Unmarshal(data, e) != nil || e.Code == "" {
+		e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+	}
+	return nil, e
+}
+
+// stream sends a request with a raw body (none when nil) and copies the
+// answer to w as it comes, with no overall time limit (a followed log lasts
+// as long as its job, an upload as long as its file).
+func (c *Client) stream(ctx context.Context, method, path, contentType string, body io.Reader, w io.Writer) error {
+	resp, err := c.send(ctx, &http.Client{Transport: c.http.Transport}, method, path, contentType, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// upload streams a raw body and decodes the JSON answer.
+func upload[T any](ctx context.Context, c *Client, path, contentType string, body io.Reader) (T, error) {
+	var out T
+	var buf bytes.Buffer
+	if err := c.stream(ctx, "POST", path, contentType, body, &buf); err != nil {
+		return out, err
+	}
+	err := json.Unmarshal(buf.Bytes(), &out)
+	return out, err
 }
 
 // Whoami is the caller.
@@ -215,13 +252,7 @@ func (c *Client) ListAlerts(ctx context.Context, since time.Time) ([]metadata.Al
 // UploadCode sends a code bundle (.tar.gz); the server names it by its
 // sha256.
 func (c *Client) UploadCode(ctx context.Context, bundle io.Reader) (metadata.CodeBundle, error) {
-	var out metadata.CodeBundle
-	var buf bytes.Buffer
-	if err := c.stream(ctx, "POST", "/api/v1/code", "application/gzip", bundle, &buf); err != nil {
-		return out, err
-	}
-	err := json.Unmarshal(buf.Bytes(), &out)
-	return out, err
+	return upload[metadata.CodeBundle](ctx, c, "/api/v1/code", "application/gzip", bundle)
 }
 
 // JobRequest is a job to submit.
@@ -284,48 +315,11 @@ func (c *Client) Output(ctx context.Context, id, path string, w io.Writer) error
 	return c.stream(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/output?path="+url.QueryEscape(path), "", nil, w)
 }
 
-// stream sends a request with a raw body (none when nil) and copies the
-// answer to w as it comes, with no overall time limit (a followed log lasts
-// as long as its job); an error answer is an *Error.
-func (c *Client) stream(ctx context.Context, method, path, contentType string, body io.Reader, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
-	if err != nil {
-		return err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := (&http.Client{Transport: c.http.Transport}).Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %v: %w", c.base, err, ErrUnreachable)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		e := &Error{Status: resp.StatusCode}
-		if json.Unmarshal(data, e) != nil || e.Code == "" {
-			e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), fmt.Sprintf("%s %s: %s", method, path, resp.Status)
-		}
-		return e
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
-}
-
 // UploadSource streams a dataset source to the server (admin), sealed as
 // it arrives; name's extension says its format. Register it with
 // RegisterUpload.
 func (c *Client) UploadSource(ctx context.Context, name string, r io.Reader) (metadata.Upload, error) {
-	var out metadata.Upload
-	var buf bytes.Buffer
-	if err := c.stream(ctx, "POST", "/api/v1/uploads?name="+url.QueryEscape(name), "application/octet-stream", r, &buf); err != nil {
-		return out, err
-	}
-	err := json.Unmarshal(buf.Bytes(), &out)
-	return out, err
+	return upload[metadata.Upload](ctx, c, "/api/v1/uploads?name="+url.QueryEscape(name), "application/octet-stream", r)
 }
 
 // Registration is a dataset version to register: from a file in the
