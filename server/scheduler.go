@@ -60,8 +60,7 @@ func newScheduler(s *Server, exec Executor) (*scheduler, error) {
 // start takes on the jobs an earlier process left, removes what no job
 // names, and dispatches queued jobs until ctx ends.
 func (sc *scheduler) start(ctx context.Context) error {
-	left, err := sc.s.meta.ListJobs(ctx, metadata.JobFilter{Assigned: true, Records: true,
-		States: []string{string(sandbox.JobQueued), string(sandbox.JobPreparing), string(sandbox.JobRunning), string(sandbox.JobFinishing)}})
+	left, err := sc.s.meta.ListJobs(ctx, metadata.JobFilter{Assigned: true, States: unended})
 	if err != nil {
 		return err
 	}
@@ -91,6 +90,9 @@ func (sc *scheduler) start(ctx context.Context) error {
 	go sc.loop(ctx)
 	return nil
 }
+
+// unended are the states of a job that has not ended.
+var unended = []string{string(sandbox.JobQueued), string(sandbox.JobPreparing), string(sandbox.JobRunning), string(sandbox.JobFinishing)}
 
 // wake asks the dispatcher to look at the queue now.
 func (sc *scheduler) wake() {
@@ -392,8 +394,12 @@ func (js *jobStore) Get(ctx context.Context, id string) (*sandbox.JobRecord, err
 	return decodeRecord(j)
 }
 
+// List reads the records of the jobs that have not ended. The ended ones
+// are history: the sandbox has nothing of them to take on, and whatever a
+// failed cleanup left of one is removed by Sweep as unnamed. (Reading every
+// record of the platform's history at each start would grow with it.)
 func (js *jobStore) List(ctx context.Context) ([]*sandbox.JobRecord, error) {
-	jobs, err := js.s.meta.ListJobs(ctx, metadata.JobFilter{Assigned: true, Records: true})
+	jobs, err := js.s.meta.ListJobs(ctx, metadata.JobFilter{Assigned: true, Records: true, States: unended})
 	if err != nil {
 		return nil, err
 	}
