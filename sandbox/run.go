@@ -529,20 +529,14 @@ func (r *Runner) Recover(ctx context.Context) ([]*Result, error) {
 		results []*Result
 	)
 	for _, rec := range recs {
-		lock, err := lockJob(r.stateDir, rec.ID)
-		if errors.Is(err, errLocked) {
-			r.log.Info("another process drives the job", "job", rec.ID)
-			continue
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer lock.release()
-			res, err := r.recoverJob(ctx, rec)
+			res, err := r.Resume(ctx, rec.ID)
+			if errors.Is(err, ErrBusy) {
+				r.log.Info("another process drives the job", "job", rec.ID)
+				return
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			errs = append(errs, err)

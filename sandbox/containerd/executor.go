@@ -174,14 +174,23 @@ func (e *Executor) Check(ctx context.Context, job sandbox.Job) error {
 // ImageDigest is the digest of an imported image's manifest (or index):
 // what a job's image is pinned by.
 func (e *Executor) ImageDigest(ctx context.Context, name string) (string, error) {
-	image, err := e.client.GetImage(e.ctx(ctx), name)
+	image, err := e.getImage(e.ctx(ctx), name)
 	if err != nil {
-		if errdefs.IsNotFound(err) {
-			return "", fmt.Errorf("image %q is not imported (sluice image build / sluice image import): %w", name, sandbox.ErrNotFound)
-		}
-		return "", mapErr(name, err)
+		return "", err
 	}
 	return image.Target().Digest.String(), nil
+}
+
+// getImage is an imported image, or ErrNotFound saying how to import it.
+func (e *Executor) getImage(ctx context.Context, name string) (containerd.Image, error) {
+	image, err := e.client.GetImage(ctx, name)
+	if errdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("image %q is not imported (sluice image build / sluice image import): %w", name, sandbox.ErrNotFound)
+	}
+	if err != nil {
+		return nil, mapErr(name, err)
+	}
+	return image, nil
 }
 
 // image returns the job's image, or why the job cannot run here.
@@ -194,14 +203,7 @@ func (e *Executor) image(ctx context.Context, job sandbox.Job) (containerd.Image
 			return nil, fmt.Errorf("job %s: %w", job.ID, err)
 		}
 	}
-	image, err := e.client.GetImage(ctx, job.Image)
-	if err != nil {
-		if errdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("image %q is not imported (sluice image build / sluice image import): %w", job.Image, sandbox.ErrNotFound)
-		}
-		return nil, mapErr(job.ID, err)
-	}
-	return image, nil
+	return e.getImage(ctx, job.Image)
 }
 
 // Prepare creates the container with the hardened spec. A job's root is
