@@ -541,6 +541,18 @@ func TestJobs(t *testing.T) {
 	if n := raw.Count(answers.bytes()); n > 0 || len(answers.bytes()) == 0 {
 		t.Errorf("the API's answers (%d bytes) hold %d raw identifier values", len(answers.bytes()), n)
 	}
+	// The metrics count the jobs by state, the queue and the gate's checks.
+	resp, err := http.Get(f.admin.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`sluice_jobs{state="done"} 6`, `sluice_job_queue_depth 0`, "sluice_gate_check_seconds_count 9"} {
+		if !strings.Contains(string(metricsText), want+"\n") {
+			t.Errorf("/metrics has no line %q", want)
+		}
+	}
 	var verify struct {
 		Intact  bool
 		Records int64

@@ -144,16 +144,7 @@ func TestServerCrashDuringJob(t *testing.T) {
 	}
 	running, queued := submit(), submit() // one job at a time: the second waits
 	aliceAPI, _ := client.New(first.url, alice.Token.Secret)
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		j, err := aliceAPI.Job(ctx, running)
-		if err != nil || time.Now().After(deadline) {
-			t.Fatalf("the first job never ran: %+v %v", j, err)
-		}
-		if j.State == "running" {
-			break
-		}
-	}
-	time.Sleep(time.Second) // it has printed "start" and sleeps
+	waitRunning(t, aliceAPI, running)
 	first.kill()
 
 	second := startServerProcess(t, dir, imp, namespace)
@@ -174,9 +165,23 @@ func TestServerCrashDuringJob(t *testing.T) {
 			t.Errorf("job %s: %s (recovered only the one that ran through the crash)", id, out)
 		}
 	}
-	// Once: the trail shows one start of each job's task, and the recovery.
-	recs := auditRecords(t, second.url, strings.TrimSpace(string(token)))
-	for _, id := range []string{running, queued} {
+	// A graceful stop (SIGTERM) leaves a running job to the next start,
+	// which takes it on: it ends once, whole.
+	aliceAPI, _ = client.New(second.url, alice.Token.Secret)
+	stopped := submit()
+	waitRunning(t, aliceAPI, stopped)
+	second.stop()
+	third := startServerProcess(t, dir, imp, namespace)
+	t.Setenv("SLUICE_SERVER", third.url)
+	if code, out, errs := sluice(t, "job", "wait", stopped); code != 0 {
+		t.Errorf("a job through a graceful stop: exit %d %s %s", code, out, errs)
+	}
+	if _, out, _ := sluice(t, "job", "logs", stopped); strings.Count(out, "start") != 1 || !strings.Contains(out, "end") {
+		t.Errorf("the job through a graceful stop printed %q (once, whole)", out)
+	}
+	// Once: the trail shows one start of each job's task.
+	recs := auditRecords(t, third.url, strings.TrimSpace(string(token)))
+	for _, id := range []string{running, queued, stopped} {
 		starts := 0
 		for _, r := range recs {
 			if r.Resource == id && r.Action == "job-running" {
@@ -211,10 +216,26 @@ func TestServerCrashDuringJob(t *testing.T) {
 	if code, _, errs := sluice(t, "egress", "withdraw", reqs[0].ID); code != exitUsage || !strings.Contains(errs, "withdrawn already") {
 		t.Errorf("withdraw twice: exit %d %s (want 2, conflict)", code, errs)
 	}
-	second.stop()
+	third.stop()
 	if code, out, errs := sluice(t, "audit", "verify", "--data-dir", dir); code != 0 {
 		t.Errorf("audit verify after a crash: exit %d %s %s", code, out, errs)
 	}
+}
+
+// waitRunning waits until a job runs, then a second more: it has printed
+// "start" and sleeps.
+func waitRunning(t *testing.T, c *client.Client, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		j, err := c.Job(context.Background(), id)
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("job %s never ran: %+v %v", id, j, err)
+		}
+		if j.State == "running" {
+			break
+		}
+	}
+	time.Sleep(time.Second)
 }
 
 // auditRecords reads the whole audit trail through the API.
