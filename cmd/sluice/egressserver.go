@@ -1,84 +1,73 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/metadata"
 	"github.com/sluicehq/sluice/policy"
+	"github.com/sluicehq/sluice/server/client"
 )
 
 // newEgressServerCmds are the egress commands that talk to a server: the
 // requests a finished prod job made and the gate's decision on each
 // product.
 func newEgressServerCmds() []*cobra.Command {
-	var lf, sf serverFlags
+	var sf serverFlags
 	list := &cobra.Command{
 		Use: "list", Short: "List the egress requests you may see (a finished prod job's products)", Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := lf.client()
-			if err != nil {
-				return err
-			}
-			rs, err := cl.ListEgress(c.Context())
-			if err != nil {
-				return err
-			}
-			return lf.print(c.OutOrStdout(), rs, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ID\tJOB\tSCENARIO\tSTATE\tCREATED")
-				for _, r := range rs {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.JobID, r.ScenarioID, r.State, r.CreatedAt.Format("2006-01-02 15:04:05"))
-				}
-			})
+			return ask(c, &sf, func(ctx context.Context, cl *client.Client) ([]metadata.EgressRequest, error) {
+				return cl.ListEgress(ctx)
+			},
+				func(w *tabwriter.Writer, rs []metadata.EgressRequest) {
+					fmt.Fprintln(w, "ID\tJOB\tSCENARIO\tSTATE\tCREATED")
+					for _, r := range rs {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.JobID, r.ScenarioID, r.State, r.CreatedAt.Format("2006-01-02 15:04:05"))
+					}
+				})
 		},
 	}
-	lf.register(list)
+	sf.register(list)
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show an egress request: each product's decision and reasons (never its content)", Args: exactArgs(1, "an egress request ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := sf.client()
-			if err != nil {
-				return err
-			}
-			r, err := cl.Egress(c.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return sf.print(c.OutOrStdout(), r, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "request\t%s (%s)\njob\t%s\nscenario\t%s\n", r.ID, r.State, r.JobID, r.ScenarioID)
-				if r.Justification != "" {
-					fmt.Fprintf(w, "justification\t%s\n", r.Justification)
-				}
-				for _, p := range r.Products {
-					fmt.Fprintf(w, "%s\t%s  (%d bytes, policy %s)\n", p.Name, p.Decision, p.Size, p.Policy)
-					var reasons []policy.Reason
-					json.Unmarshal(p.Reasons, &reasons)
-					for _, rs := range reasons {
-						fmt.Fprintf(w, "\t  %s: %s\n", rs.Code, rs.Message)
+			return ask(c, &sf, func(ctx context.Context, cl *client.Client) (metadata.EgressRequest, error) {
+				return cl.Egress(ctx, args[0])
+			},
+				func(w *tabwriter.Writer, r metadata.EgressRequest) {
+					fmt.Fprintf(w, "request\t%s (%s)\njob\t%s\nscenario\t%s\n", r.ID, r.State, r.JobID, r.ScenarioID)
+					if r.Justification != "" {
+						fmt.Fprintf(w, "justification\t%s\n", r.Justification)
 					}
-				}
-			})
+					for _, p := range r.Products {
+						fmt.Fprintf(w, "%s\t%s  (%d bytes, policy %s)\n", p.Name, p.Decision, p.Size, p.Policy)
+						var reasons []policy.Reason
+						json.Unmarshal(p.Reasons, &reasons)
+						for _, rs := range reasons {
+							fmt.Fprintf(w, "\t  %s: %s\n", rs.Code, rs.Message)
+						}
+					}
+				})
 		},
 	}
 	sf.register(show)
-	var wf, jf serverFlags
 	withdraw := &cobra.Command{
 		Use: "withdraw ID", Short: "Take an egress request back (its scientist): nothing of it leaves", Args: exactArgs(1, "an egress request ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := wf.client()
-			if err != nil {
-				return err
-			}
-			r, err := cl.WithdrawEgress(c.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return wf.print(c.OutOrStdout(), r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "egress request %s: %s\n", r.ID, r.State) })
+			return ask(c, &sf, func(ctx context.Context, cl *client.Client) (metadata.EgressRequest, error) {
+				return cl.WithdrawEgress(ctx, args[0])
+			},
+				func(w *tabwriter.Writer, r metadata.EgressRequest) {
+					fmt.Fprintf(w, "egress request %s: %s\n", r.ID, r.State)
+				})
 		},
 	}
-	wf.register(withdraw)
+	sf.register(withdraw)
 	var text string
 	justify := &cobra.Command{
 		Use: "justify ID --text TEXT", Short: "Tell the reviewers why the products should leave (its scientist)", Args: exactArgs(1, "an egress request ID"),
@@ -86,18 +75,15 @@ func newEgressServerCmds() []*cobra.Command {
 			if err := requireFlags(c, "text"); err != nil {
 				return err
 			}
-			cl, err := jf.client()
-			if err != nil {
-				return err
-			}
-			r, err := cl.JustifyEgress(c.Context(), args[0], text)
-			if err != nil {
-				return err
-			}
-			return jf.print(c.OutOrStdout(), r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "egress request %s: justified\n", r.ID) })
+			return ask(c, &sf, func(ctx context.Context, cl *client.Client) (metadata.EgressRequest, error) {
+				return cl.JustifyEgress(ctx, args[0], text)
+			},
+				func(w *tabwriter.Writer, r metadata.EgressRequest) {
+					fmt.Fprintf(w, "egress request %s: justified\n", r.ID)
+				})
 		},
 	}
 	justify.Flags().StringVar(&text, "text", "", "why the products should leave (shown to the reviewers)")
-	jf.register(justify)
+	sf.register(justify)
 	return []*cobra.Command{list, show, withdraw, justify}
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -325,20 +326,15 @@ func newJobListCmd(sf *serverFlags) *cobra.Command {
 	c := &cobra.Command{
 		Use: "list [--scenario ID] [--state STATE]", Short: "List the jobs you may see", Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := sf.client()
-			if err != nil {
-				return err
-			}
-			jobs, err := cl.ListJobs(c.Context(), scenario, state)
-			if err != nil {
-				return err
-			}
-			return sf.print(c.OutOrStdout(), jobs, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ID\tSCENARIO\tKIND\tIMAGE\tSTATE\tREASON\tCREATED")
-				for _, j := range jobs {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.ScenarioID, j.Kind, j.Image, j.State, j.Reason, j.CreatedAt.Format("2006-01-02 15:04:05"))
-				}
-			})
+			return ask(c, sf, func(ctx context.Context, cl *client.Client) ([]server.JobView, error) {
+				return cl.ListJobs(ctx, scenario, state)
+			},
+				func(w *tabwriter.Writer, jobs []server.JobView) {
+					fmt.Fprintln(w, "ID\tSCENARIO\tKIND\tIMAGE\tSTATE\tREASON\tCREATED")
+					for _, j := range jobs {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.ScenarioID, j.Kind, j.Image, j.State, j.Reason, j.CreatedAt.Format("2006-01-02 15:04:05"))
+					}
+				})
 		},
 	}
 	c.Flags().StringVar(&scenario, "scenario", "", "only this scenario's jobs")
@@ -350,15 +346,8 @@ func newJobShowCmd(sf *serverFlags) *cobra.Command {
 	return &cobra.Command{
 		Use: "show ID", Short: "Show a job: what ran, where it is, its outputs by name and digest", Args: exactArgs(1, "a job ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := sf.client()
-			if err != nil {
-				return err
-			}
-			j, err := cl.Job(c.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return sf.print(c.OutOrStdout(), j, func(w *tabwriter.Writer) { printJob(w, j) })
+			return ask(c, sf, func(ctx context.Context, cl *client.Client) (server.JobView, error) { return cl.Job(ctx, args[0]) },
+				func(w *tabwriter.Writer, j server.JobView) { printJob(w, j) })
 		},
 	}
 }
@@ -367,15 +356,10 @@ func newJobCancelCmd(sf *serverFlags) *cobra.Command {
 	return &cobra.Command{
 		Use: "cancel ID", Short: "Stop a job (its submitter, or an admin)", Args: exactArgs(1, "a job ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := sf.client()
-			if err != nil {
-				return err
-			}
-			j, err := cl.CancelJob(c.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return sf.print(c.OutOrStdout(), j, func(w *tabwriter.Writer) { fmt.Fprintf(w, "job %s: stopping (%s)\n", j.ID, j.State) })
+			return ask(c, sf, func(ctx context.Context, cl *client.Client) (server.JobView, error) {
+				return cl.CancelJob(ctx, args[0])
+			},
+				func(w *tabwriter.Writer, j server.JobView) { fmt.Fprintf(w, "job %s: stopping (%s)\n", j.ID, j.State) })
 		},
 	}
 }

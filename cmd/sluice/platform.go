@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,20 @@ func (f *serverFlags) client() (*client.Client, error) {
 		return nil, usagef("--server: %v", err)
 	}
 	return c, nil
+}
+
+// ask connects, makes one call and prints its answer: as JSON, or as text
+// by the table text writes.
+func ask[T any](c *cobra.Command, sf *serverFlags, call func(context.Context, *client.Client) (T, error), text func(*tabwriter.Writer, T)) error {
+	cl, err := sf.client()
+	if err != nil {
+		return err
+	}
+	v, err := call(c.Context(), cl)
+	if err != nil {
+		return err
+	}
+	return sf.print(c.OutOrStdout(), v, func(w *tabwriter.Writer) { text(w, v) })
 }
 
 // print writes v as JSON, or text as a table.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -52,17 +53,12 @@ and the destruction is recorded).`,
 				}
 				a.Datasets = append(a.Datasets, sd)
 			}
-			cl, err := sf.client()
-			if err != nil {
-				return err
-			}
-			sc, err := cl.ApplyScenario(c.Context(), a)
-			if err != nil {
-				return err
-			}
-			return sf.print(c.OutOrStdout(), sc, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "scenario %s applied for: %s (%s)\n", sc.Name, sc.ID, sc.State)
-			})
+			return ask(c, &sf, func(ctx context.Context, cl *client.Client) (metadata.Scenario, error) {
+				return cl.ApplyScenario(ctx, a)
+			},
+				func(w *tabwriter.Writer, sc metadata.Scenario) {
+					fmt.Fprintf(w, "scenario %s applied for: %s (%s)\n", sc.Name, sc.ID, sc.State)
+				})
 		},
 	}
 	f := apply.Flags()
@@ -80,15 +76,10 @@ and the destruction is recorded).`,
 			Short: strings.ToUpper(d.Verb[:1]) + d.Verb[1:] + " a scenario (admin)",
 			Args:  exactArgs(1, "a scenario ID"),
 			RunE: func(c *cobra.Command, args []string) error {
-				cl, err := sf.client()
-				if err != nil {
-					return err
-				}
-				sc, err := cl.DecideScenario(c.Context(), args[0], d.Verb, comment)
-				if err != nil {
-					return err
-				}
-				return sf.print(c.OutOrStdout(), sc, func(w *tabwriter.Writer) { fmt.Fprintf(w, "scenario %s: %s\n", sc.ID, sc.State) })
+				return ask(c, &sf, func(ctx context.Context, cl *client.Client) (metadata.Scenario, error) {
+					return cl.DecideScenario(ctx, args[0], d.Verb, comment)
+				},
+					func(w *tabwriter.Writer, sc metadata.Scenario) { fmt.Fprintf(w, "scenario %s: %s\n", sc.ID, sc.State) })
 			},
 		}
 		dc.Flags().StringVar(&comment, "comment", "", "why (kept with the decision)")
@@ -114,17 +105,12 @@ rejects (reject-amendment); until then the scenario keeps the list it has.`,
 				}
 				ds = append(ds, sd)
 			}
-			cl, err := sf.client()
-			if err != nil {
-				return err
-			}
-			a, err := cl.AmendScenario(c.Context(), args[0], ds)
-			if err != nil {
-				return err
-			}
-			return sf.print(c.OutOrStdout(), a, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "scenario %s: amendment %d proposed (%s)\n", a.ScenarioID, a.Version, a.State)
-			})
+			return ask(c, &sf, func(ctx context.Context, cl *client.Client) (metadata.Amendment, error) {
+				return cl.AmendScenario(ctx, args[0], ds)
+			},
+				func(w *tabwriter.Writer, a metadata.Amendment) {
+					fmt.Fprintf(w, "scenario %s: amendment %d proposed (%s)\n", a.ScenarioID, a.Version, a.State)
+				})
 		},
 	}
 	amend.Flags().StringArrayVar(&amendDatasets, "dataset", nil, "a dataset and the exact columns needed: NAME[@VERSION]:COL,COL (repeatable; the whole new list)")
@@ -132,15 +118,9 @@ rejects (reject-amendment); until then the scenario keeps the list it has.`,
 	c.AddCommand(&cobra.Command{
 		Use: "amendments ID", Short: "List a scenario's amendments", Args: exactArgs(1, "a scenario ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := sf.client()
-			if err != nil {
-				return err
-			}
-			as, err := cl.Amendments(c.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return sf.print(c.OutOrStdout(), as, func(w *tabwriter.Writer) {
+			return ask(c, &sf, func(ctx context.Context, cl *client.Client) ([]metadata.Amendment, error) {
+				return cl.Amendments(ctx, args[0])
+			}, func(w *tabwriter.Writer, as []metadata.Amendment) {
 				fmt.Fprintln(w, "VERSION\tSTATE\tPROPOSED BY\tDATASETS")
 				for _, a := range as {
 					var ds []string
@@ -163,15 +143,9 @@ rejects (reject-amendment); until then the scenario keeps the list it has.`,
 				if _, err := fmt.Sscanf(args[1], "%d", &version); err != nil || version < 2 {
 					return usagef("VERSION %q: an amendment's version, a number from 2", args[1])
 				}
-				cl, err := sf.client()
-				if err != nil {
-					return err
-				}
-				sc, err := cl.DecideAmendment(c.Context(), args[0], version, verb, comment)
-				if err != nil {
-					return err
-				}
-				return sf.print(c.OutOrStdout(), sc, func(w *tabwriter.Writer) {
+				return ask(c, &sf, func(ctx context.Context, cl *client.Client) (metadata.Scenario, error) {
+					return cl.DecideAmendment(ctx, args[0], version, verb, comment)
+				}, func(w *tabwriter.Writer, sc metadata.Scenario) {
 					fmt.Fprintf(w, "scenario %s: version %d (%s)\n", sc.ID, sc.Version, sc.State)
 				})
 			},
@@ -182,44 +156,34 @@ rejects (reject-amendment); until then the scenario keeps the list it has.`,
 	c.AddCommand(&cobra.Command{
 		Use: "list", Short: "List the scenarios you may see", Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := sf.client()
-			if err != nil {
-				return err
-			}
-			scs, err := cl.ListScenarios(c.Context())
-			if err != nil {
-				return err
-			}
-			return sf.print(c.OutOrStdout(), scs, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ID\tNAME\tTENANT\tSTATE\tUNTIL")
-				for _, sc := range scs {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", sc.ID, sc.Name, sc.TenantID, sc.State, sc.Until.Format("2006-01-02"))
-				}
-			})
+			return ask(c, &sf, func(ctx context.Context, cl *client.Client) ([]metadata.Scenario, error) {
+				return cl.ListScenarios(ctx)
+			},
+				func(w *tabwriter.Writer, scs []metadata.Scenario) {
+					fmt.Fprintln(w, "ID\tNAME\tTENANT\tSTATE\tUNTIL")
+					for _, sc := range scs {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", sc.ID, sc.Name, sc.TenantID, sc.State, sc.Until.Format("2006-01-02"))
+					}
+				})
 		},
 	}, &cobra.Command{
 		Use: "show ID", Short: "Show a scenario", Args: exactArgs(1, "a scenario ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := sf.client()
-			if err != nil {
-				return err
-			}
-			sc, err := cl.Scenario(c.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return sf.print(c.OutOrStdout(), sc, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "scenario\t%s (%s)\nversion\t%d\ntenant\t%s\nstate\t%s\npurpose\t%s\nuntil\t%s\n", sc.Name, sc.ID, sc.Version, sc.TenantID, sc.State, sc.Purpose, sc.Until.Format("2006-01-02"))
-				for _, d := range sc.Datasets {
-					fmt.Fprintf(w, "dataset\t%s version %d: %s\n", d.Name, d.Version, strings.Join(d.Columns, ", "))
-				}
-				if sc.Comment != "" {
-					fmt.Fprintf(w, "decision\t%s\n", sc.Comment)
-				}
-				if sc.Destroyed != "" {
-					fmt.Fprintf(w, "destroyed\t%s\n", sc.Destroyed)
-				}
-			})
+			return ask(c, &sf, func(ctx context.Context, cl *client.Client) (metadata.Scenario, error) {
+				return cl.Scenario(ctx, args[0])
+			},
+				func(w *tabwriter.Writer, sc metadata.Scenario) {
+					fmt.Fprintf(w, "scenario\t%s (%s)\nversion\t%d\ntenant\t%s\nstate\t%s\npurpose\t%s\nuntil\t%s\n", sc.Name, sc.ID, sc.Version, sc.TenantID, sc.State, sc.Purpose, sc.Until.Format("2006-01-02"))
+					for _, d := range sc.Datasets {
+						fmt.Fprintf(w, "dataset\t%s version %d: %s\n", d.Name, d.Version, strings.Join(d.Columns, ", "))
+					}
+					if sc.Comment != "" {
+						fmt.Fprintf(w, "decision\t%s\n", sc.Comment)
+					}
+					if sc.Destroyed != "" {
+						fmt.Fprintf(w, "destroyed\t%s\n", sc.Destroyed)
+					}
+				})
 		},
 	})
 	return c
