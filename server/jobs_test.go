@@ -147,36 +147,21 @@ func codeBundle(t *testing.T, files map[string]string) []byte {
 // upload sends a code bundle and returns its digest.
 func (c client) upload(bundle []byte) (string, int) {
 	c.t.Helper()
-	req, _ := http.NewRequest("POST", c.url+"/api/v1/code", bytes.NewReader(bundle))
-	req.Header.Set("Content-Type", "application/gzip")
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	data, code := c.raw("POST", "/api/v1/code", "application/gzip", bundle)
 	var out struct{ Digest string }
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == 200 {
+	if code == 200 {
 		if err := json.Unmarshal(data, &out); err != nil {
 			c.t.Fatal(err)
 		}
 	}
-	return out.Digest, resp.StatusCode
+	return out.Digest, code
 }
 
 // get reads a body that is not JSON.
 func (c client) get(path string) (string, int) {
 	c.t.Helper()
-	req, _ := http.NewRequest("GET", c.url+path, nil)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return string(data), resp.StatusCode
+	data, code := c.raw("GET", path, "", nil)
+	return string(data), code
 }
 
 type jobOut struct {

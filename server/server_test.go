@@ -66,6 +66,24 @@ func (c client) call(method, path string, body, out any) int {
 
 func (c client) as(token string) client { c.token = token; return c }
 
+// raw sends a body that is not JSON (none when nil) and returns the answer
+// as it is.
+func (c client) raw(method, path, contentType string, body []byte) ([]byte, int) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.url+path, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return data, resp.StatusCode
+}
+
 type fixture struct {
 	srv   *Server
 	dir   string
@@ -801,17 +819,10 @@ func TestUploadSource(t *testing.T) {
 	src, _ := os.ReadFile(corpusSource)
 	classes, _ := os.ReadFile(corpusClasses)
 	send := func(c client, name string, body []byte) (map[string]any, int) {
-		req, _ := http.NewRequest("POST", c.url+"/api/v1/uploads?name="+name, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/octet-stream")
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		data, code := c.raw("POST", "/api/v1/uploads?name="+name, "application/octet-stream", body)
 		out := map[string]any{}
-		json.NewDecoder(resp.Body).Decode(&out)
-		return out, resp.StatusCode
+		json.Unmarshal(data, &out)
+		return out, code
 	}
 	up, code := send(f.admin, "residents.csv", src)
 	id, _ := up["id"].(string)
@@ -969,16 +980,9 @@ func TestRegistrationProgress(t *testing.T) {
 	classes, _ := os.ReadFile(corpusClasses)
 	lines := func(body map[string]string) []RegistrationEvent {
 		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", f.admin.url+"/api/v1/dataset-registrations", bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+f.admin.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		data, _ := f.admin.raw("POST", "/api/v1/dataset-registrations", "application/json", b)
 		var out []RegistrationEvent
-		dec := json.NewDecoder(resp.Body)
+		dec := json.NewDecoder(bytes.NewReader(data))
 		for {
 			var ev RegistrationEvent
 			if dec.Decode(&ev) != nil {
