@@ -242,10 +242,33 @@ df[["city"]].to_csv("/data/out/cities.csv", index=False)
 
 type egressOut struct {
 	ID, State string
+	code      string // the job's code digest
 	Products  []struct {
 		Name, Decision string
 		Reasons        json.RawMessage
 	}
+}
+
+// devThenProd runs a python program in dev, then in prod, each to done,
+// and returns the prod job's egress request once decided.
+func devThenProd(t *testing.T, c client, job func(kind, image, code string) map[string]any, program string) egressOut {
+	t.Helper()
+	digest, _ := c.upload(codeBundle(t, map[string]string{"main.py": program}))
+	var req egressOut
+	for _, kind := range []string{"dev", "prod"} {
+		j, e, code := c.submit(job(kind, "python", digest))
+		if code != 200 {
+			t.Fatalf("the %s job: %d %+v", kind, code, e)
+		}
+		if j = c.wait(j.ID); j.State != "done" {
+			t.Fatalf("the %s job ended %+v", kind, j)
+		}
+		if kind == "prod" {
+			req = waitEgress(t, c, j.ID)
+		}
+	}
+	req.code = digest
+	return req
 }
 
 // waitEgress polls the egress requests until the job's is decided.
@@ -293,11 +316,7 @@ func TestJobs(t *testing.T) {
 	answers := &recorder{next: http.DefaultTransport}
 	http.DefaultTransport = answers
 	t.Cleanup(func() { http.DefaultTransport = answers.next })
-	src := f.importCorpus(t)
-	classes, _ := os.ReadFile(corpusClasses)
-	if code := f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil); code != 200 {
-		t.Fatalf("register: %d", code)
-	}
+	src, classes := f.registerCorpus(t)
 	var acme, beta struct{ ID string }
 	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
 	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "beta"}, &beta)
@@ -424,30 +443,18 @@ func TestJobs(t *testing.T) {
 	}
 	// A product that gives people away is denied: the top income of each
 	// city is one person's exact value.
-	leak, _ := alice.upload(codeBundle(t, map[string]string{"main.py": topIncomeByCity}))
-	for _, kind := range []string{"dev", "prod"} {
-		j, e, code := alice.submit(job(kind, "python", leak))
-		if code != 200 {
-			t.Fatalf("the leaky %s job: %d %+v", kind, code, e)
+	leakReq := devThenProd(t, alice, job, topIncomeByCity)
+	for _, p := range leakReq.Products {
+		if p.Name == "out/top_income.csv" && (p.Decision != "deny" || !strings.Contains(string(p.Reasons), "extreme")) {
+			t.Errorf("the top incomes: %s %s, want deny (extreme)", p.Decision, p.Reasons)
 		}
-		if j = alice.wait(j.ID); j.State != "done" {
-			t.Fatalf("the leaky %s job ended %+v", kind, j)
-		}
-		if kind == "prod" {
-			req := waitEgress(t, alice, j.ID)
-			for _, p := range req.Products {
-				if p.Name == "out/top_income.csv" && (p.Decision != "deny" || !strings.Contains(string(p.Reasons), "extreme")) {
-					t.Errorf("the top incomes: %s %s, want deny (extreme)", p.Decision, p.Reasons)
-				}
-			}
-			var withdrawn struct{ State string }
-			if code := alice.call("POST", "/api/v1/egress/"+req.ID+"/withdraw", nil, &withdrawn); code != 200 || withdrawn.State != "withdrawn" {
-				t.Errorf("withdraw: %d %+v", code, withdrawn)
-			}
-			if code := alice.call("POST", "/api/v1/egress/"+req.ID+"/withdraw", nil, nil); code != 409 {
-				t.Errorf("withdraw twice: %d, want 409", code)
-			}
-		}
+	}
+	var withdrawn struct{ State string }
+	if code := alice.call("POST", "/api/v1/egress/"+leakReq.ID+"/withdraw", nil, &withdrawn); code != 200 || withdrawn.State != "withdrawn" {
+		t.Errorf("withdraw: %d %+v", code, withdrawn)
+	}
+	if code := alice.call("POST", "/api/v1/egress/"+leakReq.ID+"/withdraw", nil, nil); code != 409 {
+		t.Errorf("withdraw twice: %d, want 409", code)
 	}
 
 	// Records (one city per person) go to review: a reviewer sees them in
@@ -455,20 +462,7 @@ func TestJobs(t *testing.T) {
 	// does, and no other product's content is shown.
 	_, revTok := f.createUser("rita", "reviewer", "")
 	rita := f.admin.as(revTok)
-	cities, _ := alice.upload(codeBundle(t, map[string]string{"main.py": cityPerPerson}))
-	var rowsReq egressOut
-	for _, kind := range []string{"dev", "prod"} {
-		j, e, code := alice.submit(job(kind, "python", cities))
-		if code != 200 {
-			t.Fatalf("the %s records job: %d %+v", kind, code, e)
-		}
-		if j = alice.wait(j.ID); j.State != "done" {
-			t.Fatalf("the %s records job ended %+v", kind, j)
-		}
-		if kind == "prod" {
-			rowsReq = waitEgress(t, alice, j.ID)
-		}
-	}
+	rowsReq := devThenProd(t, alice, job, cityPerPerson)
 	var queue struct {
 		Items []struct {
 			Request    string
@@ -483,7 +477,7 @@ func TestJobs(t *testing.T) {
 	var queued []string
 	for _, it := range queue.Items {
 		queued = append(queued, it.Request+" "+it.Product.Name)
-		if it.Product.Decision != "review" || it.CodeDigest != cities || it.Purpose != "income by city" {
+		if it.Product.Decision != "review" || it.CodeDigest != rowsReq.code || it.Purpose != "income by city" {
 			t.Errorf("a queue item: %+v", it)
 		}
 	}
@@ -553,9 +547,7 @@ func TestJobs(t *testing.T) {
 func oneScenario(t *testing.T, name string) (*fixture, client, string, string) {
 	t.Helper()
 	f := startJobs(t, filepath.Join(t.TempDir(), "data"))
-	src := f.importCorpus(t)
-	classes, _ := os.ReadFile(corpusClasses)
-	f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil)
+	f.registerCorpus(t)
 	var acme struct{ ID string }
 	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
 	_, aliceTok := f.createUser("alice", "scientist", acme.ID)

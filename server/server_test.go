@@ -131,6 +131,21 @@ func (f *fixture) importCorpus(t *testing.T) string {
 	return p
 }
 
+// registerCorpus registers the corpus source as dataset residents and
+// returns its path in the import directory and its classification.
+func (f *fixture) registerCorpus(t *testing.T) (string, []byte) {
+	t.Helper()
+	src := f.importCorpus(t)
+	classes, err := os.ReadFile(corpusClasses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	return src, classes
+}
+
 // createUser makes a user with the admin's token and returns their token.
 func (f *fixture) createUser(name, role, tenant string) (id, token string) {
 	var out struct {
@@ -539,11 +554,7 @@ func identifierValues(t *testing.T, path, classesYAML string) []string {
 // tenants and the rules of an application are enforced.
 func TestScenarioLifecycle(t *testing.T) {
 	f := start(t)
-	src := f.importCorpus(t)
-	classes, _ := os.ReadFile(corpusClasses)
-	if code := f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil); code != 200 {
-		t.Fatalf("register: %d", code)
-	}
+	f.registerCorpus(t)
 	var acme, beta struct{ ID string }
 	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
 	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "beta"}, &beta)
@@ -697,9 +708,7 @@ func TestAuditorReadsAndChangesNothing(t *testing.T) {
 func TestScenarioViews(t *testing.T) {
 	ctx := context.Background()
 	f := start(t)
-	src := f.importCorpus(t)
-	classes, _ := os.ReadFile(corpusClasses)
-	f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil)
+	src, classes := f.registerCorpus(t)
 	var acme struct{ ID string }
 	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
 	_, tok := f.createUser("alice", "scientist", acme.ID)
@@ -891,9 +900,7 @@ func TestUploadSource(t *testing.T) {
 func TestScenarioAmendment(t *testing.T) {
 	ctx := context.Background()
 	f := start(t)
-	src := f.importCorpus(t)
-	classes, _ := os.ReadFile(corpusClasses)
-	f.admin.call("POST", "/api/v1/datasets", map[string]string{"name": "residents", "path": src, "classes": string(classes)}, nil)
+	f.registerCorpus(t)
 	var acme, beta struct{ ID string }
 	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "acme"}, &acme)
 	f.admin.call("POST", "/api/v1/tenants", map[string]string{"name": "beta"}, &beta)
